@@ -1,0 +1,81 @@
+"""``create_app(settings)`` builds the Litestar application; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from registry.certifications.controllers import CertificationController
+from registry.config import REPO_ROOT, Settings
+from registry.db import create_engine, create_session_maker, session_scope
+from registry.organizations.controllers import OrganizationController
+from registry.practitioners.controllers import EmploymentController, PractitionerController
+from registry.regions.controllers import RegionController
+from registry.schemas import LABELS
+from registry.web.errors import EXCEPTION_HANDLERS
+from registry.web.system import SystemController
+
+TEMPLATES = REPO_ROOT / "templates"
+
+
+async def _provide_session(state: State) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(state.session_maker):
+        yield session
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> Litestar:
+    """Build the app. Pass ``database_url`` (an embedded server's, say) or a ``session_maker``
+    (tests bind one to a connection that is rolled back afterwards)."""
+    url = database_url or settings.database_url
+    engine: AsyncEngine | None = None
+    if session_maker is None:
+        if url is None:
+            raise ValueError("create_app needs a database URL or a session maker")
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+        session_maker = create_session_maker(engine)
+
+    async def dispose_engine() -> None:
+        if engine is not None:
+            await engine.dispose()
+
+    def configure_jinja(engine_: JinjaTemplateEngine) -> None:
+        engine_.engine.globals["LABELS"] = LABELS
+
+    state: dict[str, Any] = {"settings": settings, "session_maker": session_maker}
+    return Litestar(
+        route_handlers=[
+            SystemController,
+            RegionController,
+            OrganizationController,
+            PractitionerController,
+            EmploymentController,
+            CertificationController,
+        ],
+        dependencies={"db_session": Provide(_provide_session)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja
+        ),
+        openapi_config=OpenAPIConfig(
+            title="社会工作人才库 API",
+            version="0.1.0",
+            path="/schema",
+            description="Social-work talent registry",
+        ),
+        state=State(state),
+        on_shutdown=[dispose_engine],
+        debug=settings.debug,
+    )

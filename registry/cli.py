@@ -1,0 +1,145 @@
+"""The ``registry`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.config import Settings
+from registry.db import create_engine, create_session_maker, database_url
+
+
+def _run_in_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    async def runner() -> Any:
+        engine = create_engine(url, pool_size=2)
+        try:
+            async with create_session_maker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(runner())
+
+
+def migrate(url: str) -> None:
+    """Schema to head, then the region table (an upsert, so every start may run it)."""
+    from registry import migrate as mig
+    from registry.regions.service import load_regions
+
+    mig.upgrade(url)
+    _run_in_session(url, load_regions)
+
+
+def seed_demo(url: str, practitioners: int, seed: int, *, only_if_empty: bool) -> str:
+    from registry.demo import practitioner_count
+    from registry.demo import seed_demo as seed_fn
+
+    async def work(session: AsyncSession) -> str:
+        if only_if_empty and await practitioner_count(session) > 0:
+            return "演示数据已存在，跳过。"
+        started = time.perf_counter()
+        summary = await seed_fn(session, practitioners=practitioners, seed=seed)
+        return (
+            f"已生成演示数据：{summary.practitioners} 名社工、{summary.organizations} 家单位、"
+            f"{summary.certifications} 张证书、{summary.employments} 条在岗记录"
+            f"（{time.perf_counter() - started:.1f} 秒）。"
+        )
+
+    return str(_run_in_session(url, work))
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from registry.app import create_app
+
+    with database_url(settings) as url:
+        migrate(url)
+        if settings.seed_demo:
+            print(seed_demo(url, 3000, 20261122, only_if_empty=True), flush=True)
+        base = f"http://{settings.host}:{settings.port}"
+        where = (
+            "内置 PostgreSQL（数据目录 " + str(settings.data_dir / "pg") + "）"
+            if settings.embedded
+            else "REGISTRY_DATABASE_URL"
+        )
+        print(
+            "\n".join(
+                [
+                    "",
+                    "社会工作人才库已启动 / the registry is up",
+                    f"  首页 home:        {base}/",
+                    f"  接口文档 API:     {base}/schema",
+                    f"  检索 search:      {base}/api/practitioners?name=王",
+                    f"  健康检查 health:  {base}/health",
+                    f"  数据库 database:  {where}",
+                    "  按 Ctrl+C 停止 / press Ctrl+C to stop",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        uvicorn.run(create_app(settings, database_url=url), host=settings.host, port=settings.port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="registry", description="社会工作人才库 — social-work talent registry")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="start the web service (embedded PostgreSQL unless REGISTRY_DATABASE_URL is set)")
+    sub.add_parser("migrate", help="apply database migrations and load the region table")
+    seed = sub.add_parser("seed-demo", help="load reproducible demo data")
+    seed.add_argument("--practitioners", type=int, default=3000)
+    seed.add_argument("--seed", type=int, default=20261122)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when practitioners exist")
+    regions = sub.add_parser("regions", help="region (GB/T 2260) reference data")
+    regions.add_argument("action", choices=["load"])
+    db = sub.add_parser("db", help="embedded database helpers")
+    db.add_argument("action", choices=["start", "stop", "url"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    if args.command == "db":
+        return _db(settings, args.action)
+    with database_url(settings) as url:
+        if args.command == "migrate":
+            migrate(url)
+            print("数据库已迁移到最新版本，行政区划已载入。")
+        elif args.command == "seed-demo":
+            migrate(url)
+            print(seed_demo(url, args.practitioners, args.seed, only_if_empty=args.if_empty))
+        elif args.command == "regions":
+            from registry.regions.service import load_regions
+
+            print(f"已载入 {_run_in_session(url, load_regions)} 个行政区划代码。")
+    return 0
+
+
+def _db(settings: Settings, action: str) -> int:
+    from registry.db import EmbeddedPostgres
+
+    if settings.database_url:
+        print("REGISTRY_DATABASE_URL is set; there is no embedded server to manage.", file=sys.stderr)
+        return 2
+    server = EmbeddedPostgres.from_settings(settings)
+    if action == "start":
+        server.start()
+        server.ensure_database()
+        print(server.url())
+    elif action == "stop":
+        server.stop()
+    else:
+        print(server.url())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

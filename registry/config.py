@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """All configuration, read from ``REGISTRY_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+
+    # With no URL the service runs its own PostgreSQL in ``data_dir / "pg"``.
+    database_url: str | None = None
+    data_dir: Path = Field(default=REPO_ROOT / ".data")
+    embedded_pg_port: int = 54329
+    # Folder holding initdb/pg_ctl; found automatically when unset.
+    pg_bin_dir: Path | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    debug: bool = False
+    db_pool_size: int = 10
+    # Loaded on the first start of an empty database by ``registry serve``.
+    seed_demo: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None

@@ -1,0 +1,9 @@
+"""All models, imported here so that Alembic and the mappers see every table."""
+
+from registry.models.base import Base
+from registry.models.certification import Certification
+from registry.models.organization import Organization
+from registry.models.practitioner import Employment, Practitioner
+from registry.models.region import Region
+
+__all__ = ["Base", "Certification", "Employment", "Organization", "Practitioner", "Region"]

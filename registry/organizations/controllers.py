@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.organizations import service
+from registry.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
+from registry.schemas import Page
+
+
+class OrganizationController(Controller):
+    path = "/api/organizations"
+    tags = ["单位 organizations"]
+
+    @post("/", summary="登记单位")
+    async def create(
+        self, db_session: NamedDependency[AsyncSession], data: JSONBody[OrganizationCreate]
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(await service.create_organization(db_session, data))
+
+    @get("/", summary="单位列表")
+    async def list_organizations(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        region: str | None = Parameter(default=None, max_length=6),
+        q: str | None = Parameter(default=None, max_length=50),
+        cursor: FromQuery[int | None] = None,
+        limit: int = Parameter(default=50, ge=1, le=200),
+    ) -> Page[OrganizationRead]:
+        rows, next_cursor = await service.list_organizations(db_session, region=region, q=q, cursor=cursor, limit=limit)
+        items = [OrganizationRead.model_validate(r) for r in rows]
+        # Organization lists are small per region; the page length stands in for the total.
+        return Page[OrganizationRead](
+            items=items,
+            next_cursor=str(next_cursor) if next_cursor else None,
+            total=len(items),
+            total_exact=next_cursor is None and cursor is None,
+        )
+
+    @get("/{org_id:int}", summary="单位详情")
+    async def get_organization(
+        self, db_session: NamedDependency[AsyncSession], org_id: FromPath[int]
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(await service.get_organization(db_session, org_id))
+
+    @patch("/{org_id:int}", summary="修改单位")
+    async def update(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        org_id: FromPath[int],
+        data: JSONBody[OrganizationUpdate],
+    ) -> OrganizationRead:
+        return OrganizationRead.model_validate(await service.update_organization(db_session, org_id, data))

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.practitioners import service
+from registry.practitioners.schemas import (
+    EmploymentCreate,
+    EmploymentRead,
+    EmploymentUpdate,
+    PractitionerCreate,
+    PractitionerDetail,
+    PractitionerSummary,
+    PractitionerUpdate,
+)
+from registry.schemas import Level, Page, PostType, VerificationStatus
+
+
+class PractitionerController(Controller):
+    path = "/api/practitioners"
+    tags = ["社工 practitioners"]
+
+    @get("/", summary="检索社工 (search)")
+    async def search(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        name: str | None = Parameter(default=None, max_length=50, description="姓名片段或拼音首字母，如 小明、zs"),
+        name_match: FromQuery[Literal["contains", "prefix"]] = "contains",
+        id_number: str | None = Parameter(default=None, max_length=18),
+        certificate_number: str | None = Parameter(default=None, max_length=40),
+        region: str | None = Parameter(default=None, max_length=6, description="区划代码：含全部下级"),
+        organization_id: FromQuery[int | None] = None,
+        level: FromQuery[Level | None] = None,
+        post_type: FromQuery[PostType | None] = None,
+        in_post: FromQuery[bool | None] = None,
+        verification_status: FromQuery[VerificationStatus | None] = None,
+        cursor: str | None = Parameter(default=None, max_length=20),
+        limit: int = Parameter(default=50, ge=1, le=200),
+    ) -> Page[PractitionerSummary]:
+        filters = service.SearchFilters(
+            name=name,
+            name_match=name_match,
+            id_number=id_number,
+            certificate_number=certificate_number,
+            region=region,
+            organization_id=organization_id,
+            level=level,
+            post_type=post_type,
+            in_post=in_post,
+            verification_status=verification_status,
+            cursor=cursor,
+            limit=limit,
+        )
+        return await service.search_practitioners(db_session, filters)
+
+    @post("/", summary="登记社工")
+    async def create(
+        self, db_session: NamedDependency[AsyncSession], data: JSONBody[PractitionerCreate]
+    ) -> PractitionerDetail:
+        person = await service.create_practitioner(db_session, data)
+        return await service.practitioner_detail(db_session, person.id)
+
+    @get("/{practitioner_id:int}", summary="社工档案")
+    async def get_practitioner(
+        self, db_session: NamedDependency[AsyncSession], practitioner_id: FromPath[int]
+    ) -> PractitionerDetail:
+        return await service.practitioner_detail(db_session, practitioner_id)
+
+    @patch("/{practitioner_id:int}", summary="修改社工信息")
+    async def update(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        practitioner_id: FromPath[int],
+        data: JSONBody[PractitionerUpdate],
+    ) -> PractitionerDetail:
+        await service.update_practitioner(db_session, practitioner_id, data)
+        return await service.practitioner_detail(db_session, practitioner_id)
+
+    @post("/{practitioner_id:int}/employments", summary="新增在岗记录")
+    async def add_employment(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        practitioner_id: FromPath[int],
+        data: JSONBody[EmploymentCreate],
+    ) -> EmploymentRead:
+        return await service.add_employment(db_session, practitioner_id, data)
+
+
+class EmploymentController(Controller):
+    path = "/api/employments"
+    tags = ["社工 practitioners"]
+
+    @get("/{employment_id:int}", summary="在岗记录")
+    async def get_employment(
+        self, db_session: NamedDependency[AsyncSession], employment_id: FromPath[int]
+    ) -> EmploymentRead:
+        return await service.get_employment(db_session, employment_id)
+
+    @patch("/{employment_id:int}", summary="修改在岗记录 (如填写离岗日期)")
+    async def update(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        employment_id: FromPath[int],
+        data: JSONBody[EmploymentUpdate],
+    ) -> EmploymentRead:
+        return await service.update_employment(db_session, employment_id, data)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.certifications.schemas import CertificationRead
+from registry.schemas import DutyLevel, Education, Level, PostType, Sex, VerificationStatus
+
+
+class PractitionerCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=50)
+    id_number: str = Field(min_length=1, max_length=30)
+    # Optional: derived from the ID number; when given they must agree with it.
+    birth_date: date | None = None
+    sex: Sex | None = None
+    phone: str | None = Field(default=None, max_length=20)
+    education: Education
+    social_work_major: bool = False
+    household_region_code: str | None = Field(default=None, max_length=6)
+
+
+class PractitionerUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    id_number: str | None = Field(default=None, min_length=1, max_length=30)
+    birth_date: date | None = None
+    sex: Sex | None = None
+    phone: str | None = Field(default=None, max_length=20)
+    education: Education | None = None
+    social_work_major: bool | None = None
+    household_region_code: str | None = Field(default=None, max_length=6)
+
+
+class EmploymentCreate(BaseModel):
+    organization_id: int
+    post_type: PostType
+    duty_level: DutyLevel | None = None
+    in_post_from: date
+    in_post_to: date | None = None
+
+
+class EmploymentUpdate(BaseModel):
+    organization_id: int | None = None
+    post_type: PostType | None = None
+    duty_level: DutyLevel | None = None
+    in_post_from: date | None = None
+    in_post_to: date | None = None
+
+
+class EmploymentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    practitioner_id: int
+    organization_id: int
+    organization_name: str | None = None
+    post_type: PostType
+    duty_level: DutyLevel | None
+    in_post_from: date
+    in_post_to: date | None
+    in_post_today: bool = False
+
+
+class PractitionerRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    id_number: str
+    birth_date: date
+    sex: Sex
+    phone: str | None
+    education: Education
+    social_work_major: bool
+    household_region_code: str | None
+    organization_id: int | None
+    region_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PractitionerDetail(PractitionerRead):
+    region_name: str | None = None
+    organization_name: str | None = None
+    employments: list[EmploymentRead] = []
+    certifications: list[CertificationRead] = []
+
+
+class PractitionerSummary(BaseModel):
+    """A search result row: the ID number is masked; open the record for the rest."""
+
+    id: int
+    name: str
+    id_number_masked: str
+    sex: Sex
+    birth_date: date
+    region_code: str | None
+    region_name: str | None
+    organization_id: int | None
+    organization_name: str | None
+    in_post: bool
+    highest_level: Level | None
+    highest_level_status: VerificationStatus | None

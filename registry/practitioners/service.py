@@ -1,0 +1,501 @@
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.certifications.schemas import CertificationRead
+from registry.db import flush_or_raise
+from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
+from registry.identity import mask_id_number, parse_id_number
+from registry.models import Certification, Employment, Organization, Practitioner, Region
+from registry.practitioners.names import name_tokens, normalize_name, query_tokens
+from registry.practitioners.schemas import (
+    EmploymentCreate,
+    EmploymentRead,
+    EmploymentUpdate,
+    PractitionerCreate,
+    PractitionerDetail,
+    PractitionerRead,
+    PractitionerSummary,
+    PractitionerUpdate,
+)
+from registry.regions.codes import CODE_RE, subtree_bounds
+from registry.regions.service import require_region
+from registry.schemas import Page
+
+# CJK unified ideographs (all extensions, so 喆 堃 珺 and rarer ones pass), the middle dot of
+# minority names, and Latin letters for foreign names.
+_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f·A-Za-z]{1,50}$")
+_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+
+_CONSTRAINTS = {
+    "uq_practitioner_id_number": lambda: Conflict.on_field(
+        "id_number", "id_number_duplicate", "该身份证号已登记在库中，请勿重复登记；如需修改请打开原记录。"
+    )
+}
+
+COUNT_CAP = 10_000
+
+
+def _check_identity(
+    problems: Problems,
+    *,
+    name: str | None,
+    id_number: str | None,
+    birth_date: dt.date | None,
+    sex: str | None,
+    phone: str | None,
+    today: dt.date,
+) -> dict[str, Any]:
+    """Validate what was given and return the normalized values (derived birth date and sex)."""
+    values: dict[str, Any] = {}
+    if name is not None:
+        cleaned = normalize_name(name)
+        if not _NAME.match(cleaned):
+            problems.add("name", "name_invalid", "姓名只能包含汉字、字母和间隔号“·”。")
+        values["name"] = cleaned
+    if id_number is not None:
+        facts = parse_id_number(id_number, today=today)
+        if isinstance(facts, FieldError):
+            problems.errors.append(facts)
+        else:
+            values["id_number"] = facts.number
+            derived_birth = facts.birth_date
+            derived_sex = facts.sex
+            if birth_date is not None and birth_date != derived_birth:
+                problems.add(
+                    "birth_date",
+                    "birth_date_mismatch",
+                    f"出生日期 {birth_date.isoformat()} 与身份证号中的 {derived_birth.isoformat()} 不一致。",
+                )
+            if sex is not None and sex != derived_sex:
+                problems.add("sex", "sex_mismatch", "性别与身份证号第 17 位不一致（奇数为男，偶数为女）。")
+            values["birth_date"] = derived_birth
+            values["sex"] = derived_sex
+    if phone is not None and phone.strip():
+        cleaned_phone = phone.strip().replace(" ", "")
+        if not _PHONE.match(cleaned_phone):
+            problems.add("phone", "phone_invalid", "联系电话应为 11 位手机号或带区号的固定电话。")
+        values["phone"] = cleaned_phone
+    elif phone is not None:
+        values["phone"] = None
+    return values
+
+
+async def create_practitioner(
+    session: AsyncSession, data: PractitionerCreate, *, today: dt.date | None = None
+) -> Practitioner:
+    today = today or clock.today()
+    problems = Problems()
+    values = _check_identity(
+        problems,
+        name=data.name,
+        id_number=data.id_number,
+        birth_date=data.birth_date,
+        sex=data.sex,
+        phone=data.phone,
+        today=today,
+    )
+    problems.raise_if_any()
+    if data.household_region_code:
+        await require_region(session, data.household_region_code, "household_region_code")
+    person = Practitioner(
+        name=values["name"],
+        name_tokens=name_tokens(values["name"]),
+        id_number=values["id_number"],
+        birth_date=values["birth_date"],
+        sex=values["sex"],
+        phone=values.get("phone"),
+        education=data.education,
+        social_work_major=data.social_work_major,
+        household_region_code=data.household_region_code or None,
+    )
+    session.add(person)
+    await flush_or_raise(session, _CONSTRAINTS)
+    await session.refresh(person)
+    return person
+
+
+async def get_practitioner(session: AsyncSession, practitioner_id: int, *, for_update: bool = False) -> Practitioner:
+    stmt = select(Practitioner).where(Practitioner.id == practitioner_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    person = (await session.scalars(stmt)).one_or_none()
+    if person is None:
+        raise NotFound(f"社工 {practitioner_id} 不存在。", code="practitioner_not_found")
+    return person
+
+
+async def update_practitioner(
+    session: AsyncSession, practitioner_id: int, data: PractitionerUpdate, *, today: dt.date | None = None
+) -> Practitioner:
+    today = today or clock.today()
+    person = await get_practitioner(session, practitioner_id, for_update=True)
+    changes = data.model_dump(exclude_unset=True)
+    problems = Problems()
+    # Birth date and sex are always checked against the ID number that will be stored.
+    values = _check_identity(
+        problems,
+        name=changes.get("name"),
+        id_number=changes.get("id_number") or person.id_number,
+        birth_date=changes.get("birth_date"),
+        sex=changes.get("sex"),
+        phone=changes.get("phone"),
+        today=today,
+    )
+    for key in ("education", "social_work_major"):
+        if key in changes and changes[key] is None:
+            problems.add(key, "required", "该项不能为空。")
+    problems.raise_if_any()
+    if changes.get("household_region_code"):
+        await require_region(session, changes["household_region_code"], "household_region_code")
+    for key in ("name", "id_number", "birth_date", "sex", "phone"):
+        if key in values:
+            setattr(person, key, values[key])
+    if "name" in values:
+        person.name_tokens = name_tokens(values["name"])
+    for key in ("education", "social_work_major", "household_region_code"):
+        if key in changes:
+            setattr(person, key, changes[key] or (None if key == "household_region_code" else changes[key]))
+    await flush_or_raise(session, _CONSTRAINTS)
+    await session.refresh(person)
+    return person
+
+
+def _current_spell(today: dt.date) -> ColumnElement[bool]:
+    return and_(
+        Employment.in_post_from <= today,
+        or_(Employment.in_post_to.is_(None), Employment.in_post_to >= today),
+    )
+
+
+async def practitioner_detail(
+    session: AsyncSession, practitioner_id: int, *, today: dt.date | None = None
+) -> PractitionerDetail:
+    today = today or clock.today()
+    person = await get_practitioner(session, practitioner_id)
+    region_name = None
+    if person.region_code:
+        region_name = await session.scalar(select(Region.full_name).where(Region.code == person.region_code))
+    spells = (
+        await session.execute(
+            select(Employment, Organization.name)
+            .join(Organization, Organization.id == Employment.organization_id)
+            .where(Employment.practitioner_id == person.id)
+            .order_by(Employment.in_post_from.desc())
+        )
+    ).all()
+    certs = (
+        await session.scalars(
+            select(Certification).where(Certification.practitioner_id == person.id).order_by(Certification.id)
+        )
+    ).all()
+    org_name = next((name for spell, name in spells if spell.organization_id == person.organization_id), None)
+    return PractitionerDetail(
+        **PractitionerRead.model_validate(person).model_dump(),
+        region_name=region_name,
+        organization_name=org_name,
+        employments=[_employment_read(spell, name, today) for spell, name in spells],
+        certifications=[CertificationRead.model_validate(c) for c in certs],
+    )
+
+
+def _employment_read(spell: Employment, org_name: str | None, today: dt.date) -> EmploymentRead:
+    read = EmploymentRead.model_validate(spell)
+    read.organization_name = org_name
+    read.in_post_today = spell.in_post_from <= today and (spell.in_post_to is None or spell.in_post_to >= today)
+    return read
+
+
+# --- employment spells -------------------------------------------------------------------------
+
+
+async def _check_spell(
+    session: AsyncSession,
+    person: Practitioner,
+    values: dict[str, Any],
+    *,
+    exclude_id: int | None,
+    today: dt.date,
+) -> None:
+    problems = Problems()
+    start: dt.date = values["in_post_from"]
+    end: dt.date | None = values["in_post_to"]
+    if end is not None and end < start:
+        problems.add("in_post_to", "dates_out_of_order", "离岗日期不能早于到岗日期。")
+    if start > today + dt.timedelta(days=366):
+        problems.add("in_post_from", "date_too_far", "到岗日期不能晚于一年以后。")
+    if start < person.birth_date + dt.timedelta(days=16 * 365):
+        problems.add("in_post_from", "date_before_working_age", "到岗日期早于本人年满 16 周岁，请核对。")
+    if values["post_type"] == "station_social_worker" and values.get("duty_level") is None:
+        problems.add("duty_level", "duty_level_required", "驻站社工须注明市级或县级督导培训层级。")
+    problems.raise_if_any()
+    org = await session.get(Organization, values["organization_id"])
+    if org is None:
+        raise InvalidInput.on_field(
+            "organization_id", "organization_unknown", f"单位 {values['organization_id']} 不存在。"
+        )
+    overlap = select(Employment.id, Employment.in_post_from, Employment.in_post_to).where(
+        Employment.practitioner_id == person.id,
+        or_(Employment.in_post_to.is_(None), Employment.in_post_to >= start),
+        literal(True) if end is None else Employment.in_post_from <= end,
+    )
+    if exclude_id is not None:
+        overlap = overlap.where(Employment.id != exclude_id)
+    clash = (await session.execute(overlap.limit(1))).first()
+    if clash is not None:
+        until = clash.in_post_to.isoformat() if clash.in_post_to else "至今"
+        raise Conflict.on_field(
+            "in_post_from",
+            "employment_overlap",
+            f"与已有在岗记录（{clash.in_post_from.isoformat()} 至 {until}）时间重叠；请先填写原岗位的离岗日期。",
+        )
+
+
+async def refresh_jurisdiction(session: AsyncSession, *, today: dt.date, practitioner_id: int | None = None) -> None:
+    """Point practitioners at the employer of their current spell, else of their latest one.
+
+    Set-based, so the same statement serves one person after an edit and the whole registry
+    after an import or at the turn of a day.
+    """
+    ranked = (
+        select(Employment.practitioner_id, Employment.organization_id, Organization.region_code)
+        .join(Organization, Organization.id == Employment.organization_id)
+        .distinct(Employment.practitioner_id)
+        .order_by(
+            Employment.practitioner_id,
+            case((_current_spell(today), 0), else_=1),
+            Employment.in_post_from.desc(),
+            Employment.id.desc(),
+        )
+    )
+    if practitioner_id is not None:
+        ranked = ranked.where(Employment.practitioner_id == practitioner_id)
+    best = ranked.subquery()
+    stmt = (
+        update(Practitioner)
+        .where(Practitioner.id == best.c.practitioner_id)
+        .where(
+            or_(
+                Practitioner.organization_id.is_distinct_from(best.c.organization_id),
+                Practitioner.region_code.is_distinct_from(best.c.region_code),
+            )
+        )
+        .values(organization_id=best.c.organization_id, region_code=best.c.region_code)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(stmt)
+
+
+async def add_employment(
+    session: AsyncSession, practitioner_id: int, data: EmploymentCreate, *, today: dt.date | None = None
+) -> EmploymentRead:
+    today = today or clock.today()
+    person = await get_practitioner(session, practitioner_id, for_update=True)
+    values = data.model_dump()
+    await _check_spell(session, person, values, exclude_id=None, today=today)
+    spell = Employment(practitioner_id=person.id, **values)
+    session.add(spell)
+    await session.flush()
+    await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
+    return await get_employment(session, spell.id, today=today)
+
+
+async def get_employment(session: AsyncSession, employment_id: int, *, today: dt.date | None = None) -> EmploymentRead:
+    row = (
+        await session.execute(
+            select(Employment, Organization.name)
+            .join(Organization, Organization.id == Employment.organization_id)
+            .where(Employment.id == employment_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"在岗记录 {employment_id} 不存在。", code="employment_not_found")
+    await session.refresh(row[0])
+    return _employment_read(row[0], row[1], today or clock.today())
+
+
+async def update_employment(
+    session: AsyncSession, employment_id: int, data: EmploymentUpdate, *, today: dt.date | None = None
+) -> EmploymentRead:
+    today = today or clock.today()
+    spell = await session.get(Employment, employment_id)
+    if spell is None:
+        raise NotFound(f"在岗记录 {employment_id} 不存在。", code="employment_not_found")
+    person = await get_practitioner(session, spell.practitioner_id, for_update=True)
+    changes = data.model_dump(exclude_unset=True)
+    for key in ("organization_id", "post_type", "in_post_from"):
+        if key in changes and changes[key] is None:
+            raise InvalidInput.on_field(key, "required", "该项不能为空。")
+    values = {
+        key: changes.get(key, getattr(spell, key))
+        for key in ("organization_id", "post_type", "duty_level", "in_post_from", "in_post_to")
+    }
+    await _check_spell(session, person, values, exclude_id=spell.id, today=today)
+    for key, value in values.items():
+        setattr(spell, key, value)
+    await session.flush()
+    await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
+    return await get_employment(session, spell.id, today=today)
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchFilters:
+    name: str | None = None
+    name_match: str = "contains"  # or "prefix"
+    id_number: str | None = None
+    certificate_number: str | None = None
+    region: str | None = None
+    organization_id: int | None = None
+    level: str | None = None
+    post_type: str | None = None
+    in_post: bool | None = None
+    verification_status: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_conditions(filters: SearchFilters, today: dt.date) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    problems = Problems()
+    if filters.name and filters.name.strip():
+        prefix = filters.name_match == "prefix"
+        tokens, recheck = query_tokens(filters.name, prefix=prefix)
+        conds.append(Practitioner.name_tokens.contains(array(tokens)))
+        query = _like_escape(normalize_name(filters.name))
+        is_pinyin = tokens[0].startswith("^")
+        if prefix and not is_pinyin:
+            conds.append(Practitioner.name.like(query + "%"))
+        elif recheck:
+            conds.append(Practitioner.name.like("%" + query + "%"))
+    if filters.id_number:
+        conds.append(Practitioner.id_number == filters.id_number.strip().upper())
+    if filters.certificate_number:
+        conds.append(
+            exists().where(
+                Certification.practitioner_id == Practitioner.id,
+                Certification.certificate_number == filters.certificate_number.strip().upper(),
+            )
+        )
+    if filters.region:
+        if not CODE_RE.match(filters.region):
+            problems.add("region", "region_unknown", "区划代码应为 6 位数字。")
+        else:
+            lo, hi = subtree_bounds(filters.region)
+            conds.append(Practitioner.region_code.between(lo, hi))
+    if filters.organization_id is not None:
+        conds.append(Practitioner.organization_id == filters.organization_id)
+    if filters.level or filters.verification_status:
+        cert = [Certification.practitioner_id == Practitioner.id]
+        if filters.level:
+            cert.append(Certification.level == filters.level)
+        if filters.verification_status:
+            cert.append(Certification.verification_status == filters.verification_status)
+        conds.append(exists().where(*cert))
+    current = [Employment.practitioner_id == Practitioner.id, _current_spell(today)]
+    if filters.in_post is False:
+        conds.append(~exists().where(*current))
+        if filters.post_type:
+            conds.append(
+                exists().where(Employment.practitioner_id == Practitioner.id, Employment.post_type == filters.post_type)
+            )
+    elif filters.in_post or filters.post_type:
+        if filters.post_type:
+            current.append(Employment.post_type == filters.post_type)
+        conds.append(exists().where(*current))
+    if filters.cursor:
+        if not filters.cursor.isdigit():
+            problems.add("cursor", "cursor_invalid", "分页游标无效，请从第一页重新查询。")
+        else:
+            conds.append(Practitioner.id > int(filters.cursor))
+    problems.raise_if_any()
+    return conds
+
+
+_LEVEL_RANK = case((Certification.level == "senior", 3), (Certification.level == "intermediate", 2), else_=1)
+
+
+async def search_practitioners(
+    session: AsyncSession, filters: SearchFilters, *, today: dt.date | None = None
+) -> Page[PractitionerSummary]:
+    today = today or clock.today()
+    conds = search_conditions(filters, today)
+    best_cert = (
+        select(Certification.level, Certification.verification_status)
+        .where(Certification.practitioner_id == Practitioner.id, Certification.verification_status != "rejected")
+        .order_by(_LEVEL_RANK.desc(), Certification.id.desc())
+        .limit(1)
+        .lateral("best_cert")
+    )
+    in_post = exists().where(Employment.practitioner_id == Practitioner.id, _current_spell(today))
+    stmt = (
+        select(
+            Practitioner.id,
+            Practitioner.name,
+            Practitioner.id_number,
+            Practitioner.sex,
+            Practitioner.birth_date,
+            Practitioner.region_code,
+            Region.full_name.label("region_name"),
+            Practitioner.organization_id,
+            Organization.name.label("organization_name"),
+            in_post.label("in_post"),
+            best_cert.c.level,
+            best_cert.c.verification_status,
+        )
+        .outerjoin(Region, Region.code == Practitioner.region_code)
+        .outerjoin(Organization, Organization.id == Practitioner.organization_id)
+        .outerjoin(best_cert, literal(True))
+        .where(*conds)
+        .order_by(Practitioner.id)
+        .limit(filters.limit + 1)
+    )
+    rows = (await session.execute(stmt)).all()
+    has_more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    items = [
+        PractitionerSummary(
+            id=r.id,
+            name=r.name,
+            id_number_masked=mask_id_number(r.id_number),
+            sex=r.sex,
+            birth_date=r.birth_date,
+            region_code=r.region_code,
+            region_name=r.region_name,
+            organization_id=r.organization_id,
+            organization_name=r.organization_name,
+            in_post=r.in_post,
+            highest_level=r.level,
+            highest_level_status=r.verification_status,
+        )
+        for r in rows
+    ]
+    total, exact = await _capped_count(session, filters, today)
+    return Page[PractitionerSummary](
+        items=items,
+        next_cursor=str(items[-1].id) if has_more and items else None,
+        total=total,
+        total_exact=exact,
+    )
+
+
+async def _capped_count(session: AsyncSession, filters: SearchFilters, today: dt.date) -> tuple[int, bool]:
+    """Count matches (all pages, ignoring the cursor) up to COUNT_CAP."""
+    no_cursor = SearchFilters(**{**filters.__dict__, "cursor": None})
+    inner = select(Practitioner.id).where(*search_conditions(no_cursor, today)).limit(COUNT_CAP + 1).subquery()
+    count = int(await session.scalar(select(func.count()).select_from(inner)) or 0)
+    return min(count, COUNT_CAP), count <= COUNT_CAP

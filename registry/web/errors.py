@@ -1,0 +1,143 @@
+"""One place turns every error into RFC 9457 problem details (``/api``) or an error page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.response import Template
+
+from registry.errors import RegistryError
+
+log = logging.getLogger("registry")
+
+PROBLEM_JSON = "application/problem+json"
+
+_PYDANTIC_MESSAGES = {
+    "missing": "必填项未填写",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "literal_error": "不是允许的选项",
+    "enum": "不是允许的选项",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_type": "日期格式应为 YYYY-MM-DD",
+    "bool_parsing": "应为 true 或 false",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "json_invalid": "请求内容不是有效的 JSON",
+}
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api") or "json" in (request.headers.get("accept") or "")
+
+
+def _translate(message: str) -> str:
+    lowered = message.lower()
+    for key, text in (
+        ("field required", "missing"),
+        ("at least", "string_too_short"),
+        ("at most", "string_too_long"),
+        ("input should be", "literal_error"),
+        ("valid integer", "int_parsing"),
+        ("valid date", "date_parsing"),
+        ("valid boolean", "bool_parsing"),
+        ("greater than or equal", "greater_than_equal"),
+        ("less than or equal", "less_than_equal"),
+    ):
+        if key in lowered:
+            return _PYDANTIC_MESSAGES[text]
+    return "格式不正确"
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+) -> Response[Any]:
+    if _is_api(request):
+        body: dict[str, Any] = {
+            "type": f"/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            "instance": request.url.path,
+        }
+        if errors:
+            body["errors"] = errors
+        return Response(body, status_code=status, media_type=PROBLEM_JSON)
+    return Template(
+        template_name="error.html",
+        context={"status": status, "title": title, "detail": detail, "errors": errors or [], "code": code},
+        status_code=status,
+        media_type=MediaType.HTML,
+    )
+
+
+def registry_error_handler(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
+    return problem(
+        request,
+        status=exc.status_code,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.message,
+        errors=[e.as_dict() for e in exc.errors],
+    )
+
+
+def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors: list[dict[str, str]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "")
+            errors.append(
+                {
+                    "field": field,
+                    "code": "invalid_format",
+                    "message": f"{field}：{_translate(str(item.get('message', '')))}",
+                }
+            )
+    detail = errors[0]["message"] if errors else "提交的数据格式不正确。"
+    if len(errors) > 1:
+        detail += f"（另有 {len(errors) - 1} 处错误）"
+    return problem(request, status=422, code="validation_error", title="输入格式有误", detail=detail, errors=errors)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException):
+        return problem(request, status=404, code="not_found", title="未找到", detail="请求的地址或记录不存在。")
+    status = exc.status_code
+    if status >= 500:
+        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
+        return problem(
+            request,
+            status=status,
+            code="internal_error",
+            title="系统错误",
+            detail="系统内部错误，请稍后重试。",
+        )
+    return problem(request, status=status, code=f"http_{status}", title="请求无法处理", detail=str(exc.detail))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem(request, status=500, code="internal_error", title="系统错误", detail="系统内部错误，请稍后重试。")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    RegistryError: registry_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}
