@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import os
 import pwd
 import secrets
@@ -63,6 +65,13 @@ class EmbeddedPostgresError(RuntimeError):
     pass
 
 
+@functools.cache
+def _reachable_by(user: str, folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)], capture_output=True)
+    return probe.returncode == 0
+
+
 def find_pg_bin_dir(configured: Path | None = None) -> Path:
     if configured is not None:
         if (configured / "initdb").exists():
@@ -108,7 +117,13 @@ class EmbeddedPostgres:
 
     @property
     def pgdata(self) -> Path:
-        return self.data_dir / "pg"
+        """``data_dir/pg``, unless we are root and the postgres user cannot reach that folder
+        (a clone inside a private ``mktemp -d``): then a folder of its own under /var/lib."""
+        own = self.data_dir / "pg"
+        if self._run_as() is None or _reachable_by("postgres", self.data_dir):
+            return own
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path("/var/lib/registry-embedded") / digest / "pg"
 
     @property
     def password_file(self) -> Path:
@@ -150,8 +165,9 @@ class EmbeddedPostgres:
         if not self.password_file.exists():
             self.password_file.write_text(secrets.token_urlsafe(24))
             os.chmod(self.password_file, 0o600)
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
-        pwfile = self.data_dir / ".initdb-pw"
+        pwfile = self.pgdata.parent / ".initdb-pw"
         pwfile.write_text(self.password())
         user = self._run_as()
         if user:
@@ -193,8 +209,8 @@ class EmbeddedPostgres:
         if self.running():
             return False
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.pgdata}"
-            " -c shared_buffers=256MB -c max_connections=200"
+            # TCP on loopback only; no Unix socket (its path would be too long in deep clones).
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k '' -c shared_buffers=256MB -c max_connections=200"
         )
         try:
             subprocess.run(

@@ -17,7 +17,7 @@ from registry.app import create_app
 from registry.config import Settings
 from registry.db import EmbeddedPostgres, create_engine
 
-TEST_DB = "registry_test"
+TEST_DB = os.environ.get("REGISTRY_TEST_DB", "registry_test")
 
 
 async def _recreate(admin_url: str, name: str) -> None:

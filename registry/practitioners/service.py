@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -268,7 +268,7 @@ async def refresh_jurisdiction(session: AsyncSession, *, today: dt.date, practit
     ranked = (
         select(Employment.practitioner_id, Employment.organization_id, Organization.region_code)
         .join(Organization, Organization.id == Employment.organization_id)
-        .distinct(Employment.practitioner_id)
+        .ext(distinct_on(Employment.practitioner_id))
         .order_by(
             Employment.practitioner_id,
             case((_current_spell(today), 0), else_=1),
@@ -375,7 +375,7 @@ def search_conditions(filters: SearchFilters, today: dt.date) -> list[ColumnElem
     if filters.name and filters.name.strip():
         prefix = filters.name_match == "prefix"
         tokens, recheck = query_tokens(filters.name, prefix=prefix)
-        conds.append(Practitioner.name_tokens.contains(array(tokens)))
+        conds.append(Practitioner.name_tokens.contains(tokens))
         query = _like_escape(normalize_name(filters.name))
         is_pinyin = tokens[0].startswith("^")
         if prefix and not is_pinyin:
