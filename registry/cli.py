@@ -55,7 +55,13 @@ def seed_demo(url: str, practitioners: int, seed: int, *, only_if_empty: bool) -
 
 
 def serve(settings: Settings) -> None:
+    import signal
+
     import uvicorn
+
+    # uvicorn re-raises the signal that stopped it; as an exception it unwinds through
+    # database_url() below, which stops the embedded server we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     from registry.app import create_app
 
@@ -64,11 +70,11 @@ def serve(settings: Settings) -> None:
         if settings.seed_demo:
             print(seed_demo(url, 3000, 20261122, only_if_empty=True), flush=True)
         base = f"http://{settings.host}:{settings.port}"
-        where = (
-            "内置 PostgreSQL（数据目录 " + str(settings.data_dir / "pg") + "）"
-            if settings.embedded
-            else "REGISTRY_DATABASE_URL"
-        )
+        where = "REGISTRY_DATABASE_URL"
+        if settings.embedded:
+            from registry.db import EmbeddedPostgres
+
+            where = f"内置 PostgreSQL（数据目录 {EmbeddedPostgres.from_settings(settings).pgdata}）"
         print(
             "\n".join(
                 [

@@ -10,6 +10,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -65,10 +66,15 @@ class EmbeddedPostgresError(RuntimeError):
     pass
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @functools.cache
 def _reachable_by(user: str, folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
-    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)], capture_output=True)
+    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)], capture_output=True, cwd="/")
     return probe.returncode == 0
 
 
@@ -190,6 +196,7 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
                 text=True,
+                cwd="/",
             )
         except subprocess.CalledProcessError as exc:
             raise EmbeddedPostgresError(f"initdb 失败: {exc.stderr}") from exc
@@ -208,6 +215,11 @@ class EmbeddedPostgres:
             self.init()
         if self.running():
             return False
+        if _port_in_use(self.port):
+            raise EmbeddedPostgresError(
+                f"端口 {self.port} 已被其他程序占用（可能是另一个副本的内置数据库）。"
+                "请停止它，或设置 REGISTRY_EMBEDDED_PG_PORT 使用其他端口。"
+            )
         options = (
             # TCP on loopback only; no Unix socket (its path would be too long in deep clones).
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k '' -c shared_buffers=256MB -c max_connections=200"
@@ -230,6 +242,7 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
                 text=True,
+                cwd="/",
             )
         except subprocess.CalledProcessError as exc:
             log = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
@@ -242,6 +255,7 @@ class EmbeddedPostgres:
                 self._cmd("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.pgdata)),
                 check=False,
                 capture_output=True,
+                cwd="/",
             )
 
     def ensure_database(self, database: str | None = None) -> None:
