@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
-from registry.db import create_engine, create_session_maker, session_scope
+from registry.db import create_engine, create_session_maker
 from registry.organizations.controllers import OrganizationController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
@@ -27,8 +27,23 @@ TEMPLATES = REPO_ROOT / "templates"
 
 
 async def _provide_session(state: State) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(state.session_maker):
+    """One transaction per request: commit when the handler succeeded, roll back on any error.
+
+    Litestar runs the code after ``yield`` once the response object exists but before it is
+    sent, and throws handler exceptions into this generator, so a failing commit still turns
+    into an error response instead of a silent 2xx. (It must be this generator itself: an
+    inner generator iterated with ``async for`` would not receive the exception, and would be
+    rolled back only later, by the garbage collector.)
+    """
+    session = state.session_maker()
+    try:
         yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
 
 
 def create_app(

@@ -12,7 +12,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,24 +41,6 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
 
 def create_session_maker(bind: Any) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(bind=bind, expire_on_commit=False)
-
-
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit when the handler succeeded, roll back on any error.
-
-    Litestar runs the code after ``yield`` once the response object exists but before it is
-    sent, and throws handler exceptions into the generator, so a failing commit still turns
-    into an error response instead of a silent 2xx.
-    """
-    session = maker()
-    try:
-        yield session
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
 
 
 class EmbeddedPostgresError(RuntimeError):
