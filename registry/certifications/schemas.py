@@ -25,6 +25,9 @@ class CertificationUpdate(BaseModel):
 
 
 class CertificationReject(BaseModel):
+    # Blanks do not count: the practitioner must be told what to fix.
+    model_config = ConfigDict(str_strip_whitespace=True)
+
     reason: str = Field(min_length=2, max_length=500)
 
 

@@ -169,6 +169,13 @@ async def update_practitioner(
     return person
 
 
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # born on 29 February: the birthday falls on 1 March
+        return dt.date(day.year + years, 3, 1)
+
+
 def _current_spell(today: dt.date) -> ColumnElement[bool]:
     return and_(
         Employment.in_post_from <= today,
@@ -232,7 +239,7 @@ async def _check_spell(
         problems.add("in_post_to", "dates_out_of_order", "离岗日期不能早于到岗日期。")
     if start > today + dt.timedelta(days=366):
         problems.add("in_post_from", "date_too_far", "到岗日期不能晚于一年以后。")
-    if start < person.birth_date + dt.timedelta(days=16 * 365):
+    if start < _add_years(person.birth_date, 16):
         problems.add("in_post_from", "date_before_working_age", "到岗日期早于本人年满 16 周岁，请核对。")
     if values["post_type"] == "station_social_worker" and values.get("duty_level") is None:
         problems.add("duty_level", "duty_level_required", "驻站社工须注明市级或县级督导培训层级。")
