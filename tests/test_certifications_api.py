@@ -7,7 +7,6 @@ Every refused write is checked for its HTTP status, its problem+json body and un
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import httpx
@@ -18,9 +17,7 @@ from stdnum.cn import ric
 
 from registry import clock
 from registry.models import Certification, Practitioner
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
-
+from tests.problems import assert_problem
 
 # --- factories -----------------------------------------------------------------------------------
 
@@ -73,22 +70,6 @@ async def count_certifications(session: AsyncSession) -> int:
 
 async def count_practitioners(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Practitioner)) or 0)
-
-
-def assert_problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"/problems/{code}"
-    assert CJK.search(body["detail"]), body["detail"]
-    if field is not None:
-        fields = [e["field"] for e in body["errors"]]
-        assert field in fields, body
-        first = next(e for e in body["errors"] if e["field"] == field)
-        assert CJK.search(first["message"]), first
-    return body
 
 
 # --- registering a certificate -------------------------------------------------------------------

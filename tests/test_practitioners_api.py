@@ -8,7 +8,6 @@ must not move.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import httpx
@@ -18,11 +17,11 @@ from stdnum.cn import ric
 
 from registry import clock
 from registry.models import Certification, Employment, Organization, Practitioner, Region
+from tests.problems import assert_problem
 
 WUHAN_JIANG_AN = "420102"
 ZHUZHOU_HETANG = "430202"
 VALID_CREDIT_CODE = "91110000600037341L"  # the example in python-stdnum's documentation
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 # --- factories -----------------------------------------------------------------------------------
@@ -91,22 +90,6 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     return {
         model.__name__: await count(session, model) for model in (Practitioner, Employment, Certification, Organization)
     }
-
-
-def assert_problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"/problems/{code}"
-    assert CJK.search(body["detail"]), body["detail"]
-    if field is not None:
-        fields = [e["field"] for e in body["errors"]]
-        assert field in fields, body
-        first = next(e for e in body["errors"] if e["field"] == field)
-        assert CJK.search(first["message"]), first
-    return body
 
 
 # --- creating practitioners ----------------------------------------------------------------------
