@@ -502,6 +502,46 @@ async def test_closing_a_spell_and_starting_another_moves_the_region(client: htt
     assert [e["organization_id"] for e in stored["employments"]] == [zhuzhou["id"], wuhan["id"]]
 
 
+async def test_a_spell_not_yet_begun_does_not_move_the_practitioner(client: httpx.AsyncClient) -> None:
+    today = clock.today()
+    person = await create_practitioner(client)
+    wuhan = await create_organization(client)
+    zhuzhou = await create_organization(client, name="荷塘区社会工作服务站", region_code=ZHUZHOU_HETANG)
+    current = await add_employment(
+        client,
+        person["id"],
+        wuhan["id"],
+        in_post_from="2020-01-01",
+        in_post_to=(today + dt.timedelta(days=30)).isoformat(),
+    )
+    assert current.status_code == 201, current.text
+    upcoming = await add_employment(
+        client, person["id"], zhuzhou["id"], in_post_from=(today + dt.timedelta(days=31)).isoformat()
+    )
+    assert upcoming.status_code == 201, upcoming.text
+    assert upcoming.json()["in_post_today"] is False
+
+    stored = (await client.get(f"/api/practitioners/{person['id']}")).json()
+    assert stored["organization_id"] == wuhan["id"]
+    assert stored["region_code"] == WUHAN_JIANG_AN
+
+
+async def test_moving_a_spell_to_another_organization_moves_the_region(client: httpx.AsyncClient) -> None:
+    person = await create_practitioner(client)
+    wuhan = await create_organization(client)
+    zhuzhou = await create_organization(client, name="荷塘区社会工作服务站", region_code=ZHUZHOU_HETANG)
+    spell = (await add_employment(client, person["id"], wuhan["id"])).json()
+
+    response = await client.patch(f"/api/employments/{spell['id']}", json={"organization_id": zhuzhou["id"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["organization_name"] == "荷塘区社会工作服务站"
+    assert response.json()["in_post_from"] == "2020-01-01"
+
+    stored = (await client.get(f"/api/practitioners/{person['id']}")).json()
+    assert stored["organization_id"] == zhuzhou["id"]
+    assert stored["region_code"] == ZHUZHOU_HETANG
+
+
 async def test_overlapping_employment_is_refused(client: httpx.AsyncClient, session: AsyncSession) -> None:
     person = await create_practitioner(client)
     wuhan = await create_organization(client)
