@@ -13,6 +13,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from registry.accounts.auth import RequestIdMiddleware, provide_actor
+from registry.accounts.controllers import AccountController, LoginPages
+from registry.audit.controllers import AuditController
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
 from registry.db import create_engine, create_session_maker
@@ -78,8 +81,12 @@ def create_app(
             PractitionerController,
             EmploymentController,
             CertificationController,
+            AccountController,
+            AuditController,
+            LoginPages,
         ],
-        dependencies={"db_session": Provide(_provide_session)},
+        dependencies={"db_session": Provide(_provide_session), "actor": Provide(provide_actor)},
+        middleware=[RequestIdMiddleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     port: int = 8000
     debug: bool = False
     db_pool_size: int = 10
+    # Set when served over HTTPS (behind a proxy that terminates TLS): cookies get ``Secure``.
+    secure_cookies: bool = False
     # Loaded on the first start of an empty database by ``registry serve``.
     seed_demo: bool = True
 

@@ -161,7 +161,102 @@ async def seed_demo(
     for start in range(0, len(certs), 5000):
         await session.execute(insert(Certification), certs[start : start + 5000])
     await refresh_jurisdiction(session, today=today)
+    await seed_demo_accounts(session, today=today)
     return DemoSummary(len(orgs), len(people), len(certs), len(spells))
+
+
+# Shown by the run command; a demo installation is not a place for real data.
+DEMO_PASSWORD = "Demo-2026-sw"  # noqa: S105 - printed on purpose; demo data only
+DEMO_ACCOUNTS = (
+    ("admin", "系统管理员", "admin"),
+    ("clerk", "民政工作人员（区县）", "civil_affairs"),
+    ("payroll", "津贴发放专员（区县）", "payroll_clerk"),
+    ("orghr", "单位人事专员", "org_hr"),
+    ("worker", "社工本人", "practitioner"),
+)
+
+
+async def seed_demo_accounts(session: AsyncSession, *, today: dt.date) -> None:
+    """One account per role, scoped to the county with the most practitioners, its largest
+    employer and one of that employer's certified, in-post staff."""
+    from registry.accounts.actor import Actor
+    from registry.accounts.schemas import GrantCreate, UserCreate
+    from registry.accounts.service import create_user
+
+    county = await session.scalar(
+        select(Practitioner.region_code)
+        .where(Practitioner.region_code.is_not(None))
+        .group_by(Practitioner.region_code)
+        .order_by(func.count().desc(), Practitioner.region_code)
+        .limit(1)
+    )
+    org_id = await session.scalar(
+        select(Practitioner.organization_id)
+        .where(Practitioner.region_code == county, Practitioner.organization_id.is_not(None))
+        .group_by(Practitioner.organization_id)
+        .order_by(func.count().desc(), Practitioner.organization_id)
+        .limit(1)
+    )
+    worker = await session.scalar(
+        select(Practitioner.id)
+        .join(Certification, Certification.practitioner_id == Practitioner.id)
+        .join(Employment, Employment.practitioner_id == Practitioner.id)
+        .where(
+            Practitioner.organization_id == org_id,
+            Certification.verification_status == "verified",
+            Employment.in_post_to.is_(None),
+        )
+        .order_by(Practitioner.id)
+        .limit(1)
+    )
+    if county is None or org_id is None or worker is None:
+        return
+    scope = {
+        "admin": {},
+        "civil_affairs": {"region_code": county},
+        "payroll_clerk": {"region_code": county},
+        "org_hr": {"organization_id": org_id},
+        "practitioner": {"practitioner_id": worker},
+    }
+    actor = Actor.system("demo")
+    for username, display, role in DEMO_ACCOUNTS:
+        name = display
+        if role == "practitioner":
+            name = str(await session.scalar(select(Practitioner.name).where(Practitioner.id == worker)))
+        await create_user(
+            session,
+            actor,
+            UserCreate(
+                username=username,
+                display_name=name,
+                password=DEMO_PASSWORD,
+                grants=[GrantCreate(role=role, **scope[role])],  # type: ignore[arg-type]
+            ),
+        )
+
+
+async def demo_logins(session: AsyncSession) -> list[str]:
+    """Lines for the run command: each demo account, its role and scope."""
+    from registry.accounts.actor import ROLE_LABELS
+    from registry.models import RoleGrant, User
+
+    rows = (
+        await session.execute(
+            select(User.username, User.display_name, RoleGrant.role, RoleGrant.region_code, RoleGrant.organization_id)
+            .join(RoleGrant, RoleGrant.user_id == User.id)
+            .where(User.username.in_([a[0] for a in DEMO_ACCOUNTS]))
+            .order_by(User.id)
+        )
+    ).all()
+    lines = []
+    for username, display, role, region, org in rows:
+        where = ""
+        if region:
+            where = " · " + str(await session.scalar(select(Region.full_name).where(Region.code == region)))
+        elif org:
+            where = " · " + str(await session.scalar(select(Organization.name).where(Organization.id == org)))
+        lines.append(f"  {username:<8} {DEMO_PASSWORD}   {ROLE_LABELS[role]}{where}（{display}）")
+    return lines
 
 
 def _spell(rng: random.Random, pid: int, org: object, start: dt.date, end: dt.date | None) -> dict[str, object]:
@@ -194,7 +289,7 @@ def _cert(rng: random.Random, pid: int, level: str, exam: int, serial: int, toda
         "registration_valid_from": reg_from,
         "registration_valid_to": default_registration_end(reg_from),
         "verification_status": status,
-        "verified_by": None if status == "pending" else "演示数据",
+        "verified_by_id": None,
         "verified_at": None if status == "pending" else dt.datetime(exam + 1, 3, 1, tzinfo=dt.UTC),
         "rejection_reason": "证书复印件不清晰，请重新上传" if status == "rejected" else None,
     }

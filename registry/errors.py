@@ -61,9 +61,11 @@ class Problems:
     """Collects every field problem so the clerk sees all of them at once, then raises one error."""
 
     errors: list[FieldError] = field(default_factory=list)
+    # For nested payloads: "employment." names the field inside the practitioner's first spell.
+    prefix: str = ""
 
     def add(self, field_name: str, code: str, message: str) -> None:
-        self.errors.append(FieldError(field_name, code, message))
+        self.errors.append(FieldError(self.prefix + field_name, code, message))
 
     def raise_if_any(self, error_type: type[RegistryError] = InvalidInput) -> None:
         if not self.errors:

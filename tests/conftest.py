@@ -99,13 +99,25 @@ async def session(session_maker: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 
 @pytest.fixture
-async def client(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
     # httpx's ASGI transport runs the app on the test's own event loop, which the rolled-back
     # connection belongs to (Litestar's test client would run it on a portal thread's loop).
     app = create_app(Settings(), session_maker=session_maker)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+async def client(anonymous: httpx.AsyncClient, session: AsyncSession) -> httpx.AsyncClient:
+    """Authenticated as a civil-affairs clerk of every province (the registry tests' default)."""
+    from tests.accounts import bearer, make_token, make_user, national_clerk_grants
+
+    user = await make_user(session, "national-clerk", *await national_clerk_grants(session))
+    token = await make_token(session, user)
+    await session.commit()
+    anonymous.headers.update(bearer(token))
+    return anonymous
 
 
 __all__ = ["migrate"]

@@ -28,7 +28,12 @@ def make_id_number(birth: str = "19900101", seq: str = "123", region: str = "420
 
 
 async def create_practitioner(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"name": "王小明", "id_number": make_id_number(), "education": "bachelor"}
+    payload: dict[str, Any] = {
+        "name": "王小明",
+        "id_number": make_id_number(),
+        "education": "bachelor",
+        "household_region_code": "420102",
+    }
     payload.update(overrides)
     response = await client.post("/api/practitioners", json=payload)
     assert response.status_code == 201, response.text
@@ -85,7 +90,7 @@ async def test_registration_period_defaults_to_three_years_minus_a_day(client: h
     assert cert["registration_valid_from"] == "2021-03-15"
     assert cert["registration_valid_to"] == "2024-03-14"
     assert cert["verification_status"] == "pending"
-    assert cert["verified_by"] is None
+    assert cert["verified_by_id"] is None
     assert cert["verified_at"] is None
     assert cert["rejection_reason"] is None
 
@@ -278,7 +283,7 @@ async def test_verify_records_who_and_when(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["verification_status"] == "verified"
-    assert body["verified_by"] == "api"
+    assert body["verified_by_name"] == "national-clerk"
     assert body["verified_at"] is not None
     assert body["rejection_reason"] is None
     assert (await get_certification(client, cert["id"]))["verification_status"] == "verified"
@@ -297,7 +302,7 @@ async def test_changing_a_verified_number_sends_it_back_to_pending(client: httpx
     body = response.json()
     assert body["certificate_number"] == "ZJ-2021-0009"
     assert body["verification_status"] == "pending"
-    assert body["verified_by"] is None
+    assert body["verified_by_id"] is None
     assert body["verified_at"] is None
     stored = await get_certification(client, cert["id"])
     assert stored["verification_status"] == "pending"
@@ -316,7 +321,7 @@ async def test_retyping_the_same_number_keeps_it_verified(client: httpx.AsyncCli
     body = response.json()
     assert body["certificate_number"] == "ZJ-2021-0001"
     assert body["verification_status"] == "verified"
-    assert body["verified_by"] == "api"
+    assert body["verified_by_name"] == "national-clerk"
     assert body["verified_at"] == verified["verified_at"]
 
 
@@ -355,7 +360,7 @@ async def test_reject_stores_the_reason(client: httpx.AsyncClient) -> None:
     body = response.json()
     assert body["verification_status"] == "rejected"
     assert body["rejection_reason"] == "证书编号与发证机关记录不符"
-    assert body["verified_by"] == "api"
+    assert body["verified_by_name"] == "national-clerk"
     assert body["verified_at"] is not None
 
     again = await client.post(f"/api/certifications/{cert['id']}/reject", json={"reason": "再次驳回"})

@@ -45,6 +45,8 @@ def practitioner_payload(**overrides: Any) -> dict[str, Any]:
         "education": "bachelor",
         "social_work_major": True,
         "phone": "13800138000",
+        # The jurisdiction of a record with no employment yet; without it no clerk could see it.
+        "household_region_code": WUHAN_JIANG_AN,
     }
     payload.update(overrides)
     return payload
@@ -82,6 +84,15 @@ async def add_employment(
     return await client.post(f"/api/practitioners/{practitioner_id}/employments", json=payload)
 
 
+async def revealed(client: httpx.AsyncClient, practitioner_id: int) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/practitioners/{practitioner_id}/reveal", json={"fields": ["id_number", "phone"], "reason": "测试核对"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return {"id_number": body["id_number"], "phone": body["phone"]}
+
+
 async def count(session: AsyncSession, model: type[Any]) -> int:
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -103,14 +114,19 @@ async def test_create_practitioner_derives_birth_date_and_sex(client: httpx.Asyn
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["name"] == "王小明"
-    assert body["id_number"] == number
+    # Read back masked; the full values only through an explicit (audited) reveal.
+    assert body["id_number_masked"] == number[:4] + "*" * 10 + number[-4:]
+    assert "id_number" not in body
+    assert "phone" not in body
+    assert (await revealed(client, body["id"])) == {"id_number": number, "phone": "13800138000"}
     assert body["birth_date"] == "1990-01-01"
     assert body["sex"] == "M"
     assert body["education"] == "bachelor"
     assert body["social_work_major"] is True
-    assert body["phone"] == "13800138000"
+    assert body["phone_masked"] == "138****8000"
     assert body["organization_id"] is None
-    assert body["region_code"] is None
+    # Not yet employed anywhere: the household region is the jurisdiction.
+    assert body["region_code"] == WUHAN_JIANG_AN
     assert body["employments"] == []
     assert body["certifications"] == []
 
@@ -130,7 +146,7 @@ async def test_create_practitioner_accepts_matching_birth_date_and_sex(client: h
     assert body["birth_date"] == "1990-01-01"
     assert body["sex"] == "M"
     assert body["household_region_code"] == ZHUZHOU_HETANG
-    assert body["phone"] == "027-85551234"
+    assert (await revealed(client, body["id"]))["phone"] == "027-85551234"
 
 
 async def test_wrong_id_check_digit_is_refused(client: httpx.AsyncClient, session: AsyncSession) -> None:
@@ -203,7 +219,7 @@ async def test_duplicate_id_number_is_a_conflict(client: httpx.AsyncClient, sess
     again = await client.get(f"/api/practitioners/{first['id']}")
     assert again.status_code == 200
     assert again.json()["name"] == "李红"
-    assert again.json()["id_number"] == number
+    assert (await revealed(client, first["id"]))["id_number"] == number
 
 
 async def test_invalid_name_is_refused(client: httpx.AsyncClient, session: AsyncSession) -> None:
@@ -299,11 +315,11 @@ async def test_patch_practitioner_changes_only_what_was_sent(client: httpx.Async
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["name"] == "王晓明"
-    assert body["phone"] == "13912345678"
+    assert (await revealed(client, person["id"]))["phone"] == "13912345678"
     assert body["education"] == "master"
     assert body["household_region_code"] == ZHUZHOU_HETANG
     # Untouched fields stay as they were.
-    assert body["id_number"] == person["id_number"]
+    assert body["id_number_masked"] == person["id_number_masked"]
     assert body["birth_date"] == "1990-01-01"
     assert body["sex"] == "M"
     assert body["social_work_major"] is True
@@ -324,7 +340,7 @@ async def test_patch_id_number_rederives_birth_date_and_sex(client: httpx.AsyncC
     response = await client.patch(f"/api/practitioners/{person['id']}", json={"id_number": new_number})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["id_number"] == new_number
+    assert (await revealed(client, person["id"]))["id_number"] == new_number
     assert body["birth_date"] == "1992-02-29"
     assert body["sex"] == "F"
 
@@ -341,10 +357,12 @@ async def test_patch_sex_against_stored_id_number_is_refused(client: httpx.Async
 async def test_patch_to_another_persons_id_number_is_a_conflict(client: httpx.AsyncClient) -> None:
     first = await create_practitioner(client)
     second = await create_practitioner(client, name="李红", id_number=make_id_number(birth="19850615", seq="244"))
-    response = await client.patch(f"/api/practitioners/{second['id']}", json={"id_number": first["id_number"]})
+    first_number = (await revealed(client, first["id"]))["id_number"]
+    second_number = (await revealed(client, second["id"]))["id_number"]
+    response = await client.patch(f"/api/practitioners/{second['id']}", json={"id_number": first_number})
     assert_problem(response, 409, "id_number_duplicate", "id_number")
     stored = (await client.get(f"/api/practitioners/{second['id']}")).json()
-    assert stored["id_number"] == second["id_number"]
+    assert (await revealed(client, second["id"]))["id_number"] == second_number
     assert stored["birth_date"] == "1985-06-15"
 
 
@@ -584,7 +602,7 @@ async def test_employment_ending_before_it_starts_is_refused(client: httpx.Async
     assert await counts(session) == before
     stored = (await client.get(f"/api/practitioners/{person['id']}")).json()
     assert stored["organization_id"] is None
-    assert stored["region_code"] is None
+    assert stored["region_code"] == WUHAN_JIANG_AN
 
 
 async def test_closing_a_spell_before_it_started_is_refused(client: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cn import ric
 
+from registry.accounts.actor import Actor
 from registry.certifications.schemas import CertificationCreate, CertificationReject
 from registry.certifications.service import add_certification, reject_certification, verify_certification
 from registry.organizations.schemas import OrganizationCreate
@@ -32,23 +33,30 @@ class World:
     ids: dict[str, str]
 
 
+SYSTEM = Actor.system("test-loader")
+
+
 @pytest.fixture
 async def world(session: AsyncSession) -> World:
     orgs = {
         "A": (
             await create_organization(
-                session, OrganizationCreate(name="江岸区百步亭社区居委会", org_type="community", region_code="420102")
+                session,
+                SYSTEM,
+                OrganizationCreate(name="江岸区百步亭社区居委会", org_type="community", region_code="420102"),
             )
         ).id,
         "B": (
             await create_organization(
                 session,
+                SYSTEM,
                 OrganizationCreate(name="江汉区同心社会工作服务中心", org_type="service_org", region_code="420103"),
             )
         ).id,
         "C": (
             await create_organization(
                 session,
+                SYSTEM,
                 OrganizationCreate(name="荷塘区社会工作服务站", org_type="grassroots_station", region_code="430202"),
             )
         ).id,
@@ -91,13 +99,23 @@ async def world(session: AsyncSession) -> World:
     for key, name, body, job, cert in specs:
         ids[key] = make_id(body)
         person = await create_practitioner(
-            session, PractitionerCreate(name=name, id_number=ids[key], education="bachelor"), today=TODAY
+            session,
+            SYSTEM,
+            PractitionerCreate(
+                name=name,
+                id_number=ids[key],
+                education="bachelor",
+                # With no employment, the household region is the jurisdiction.
+                household_region_code="620102" if key == "zsf" else None,
+            ),
+            today=TODAY,
         )
         people[key] = person.id
         if job:
             org, post, start, end = job
             await add_employment(
                 session,
+                SYSTEM,
                 person.id,
                 EmploymentCreate(
                     organization_id=orgs[org],
@@ -113,14 +131,15 @@ async def world(session: AsyncSession) -> World:
             year = int(number[1:5])
             c = await add_certification(
                 session,
+                SYSTEM,
                 person.id,
                 CertificationCreate(level=level, certificate_number=number, exam_year=year),
                 today=TODAY,
             )
             if status == "verified":
-                await verify_certification(session, c.id, verifier="测试")
+                await verify_certification(session, SYSTEM, c.id)
             elif status == "rejected":
-                await reject_certification(session, c.id, CertificationReject(reason="证书照片不清晰"), verifier="测试")
+                await reject_certification(session, SYSTEM, c.id, CertificationReject(reason="证书照片不清晰"))
     await session.commit()  # releases the savepoint; the outer test transaction still rolls back
     return World(people=people, orgs=orgs, ids=ids)
 
@@ -159,7 +178,8 @@ async def found(client: httpx.AsyncClient, world: World, **params: object) -> se
         ({"region": "420100"}, {"wxm", "wm", "zs"}),
         ({"region": "420103"}, {"wm"}),
         ({"region": "430000"}, {"lxm", "oynn"}),
-        ({"region": "620000"}, set()),
+        ({"region": "620000"}, {"zsf"}),
+        ({"region": "630000"}, set()),
         ({"level": "assistant"}, {"wxm", "zs"}),
         ({"level": "intermediate"}, {"wm"}),
         ({"level": "senior"}, {"lxm"}),

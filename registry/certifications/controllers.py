@@ -5,6 +5,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.accounts.actor import Actor
 from registry.certifications import service
 from registry.certifications.schemas import (
     CertificationCreate,
@@ -12,9 +13,6 @@ from registry.certifications.schemas import (
     CertificationReject,
     CertificationUpdate,
 )
-
-# Until accounts exist every verification is recorded under this name.
-_VERIFIER = "api"
 
 
 class CertificationController(Controller):
@@ -25,41 +23,45 @@ class CertificationController(Controller):
     async def create(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         practitioner_id: FromPath[int],
         data: JSONBody[CertificationCreate],
     ) -> CertificationRead:
-        return CertificationRead.model_validate(await service.add_certification(db_session, practitioner_id, data))
+        cert = await service.add_certification(db_session, actor, practitioner_id, data)
+        return await service.certification_read(db_session, cert)
 
     @get("/certifications/{certification_id:int}", summary="证书详情")
     async def get_certification(
-        self, db_session: NamedDependency[AsyncSession], certification_id: FromPath[int]
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], certification_id: FromPath[int]
     ) -> CertificationRead:
-        return CertificationRead.model_validate(await service.get_certification(db_session, certification_id))
+        cert = await service.get_certification(db_session, actor, certification_id)
+        return await service.certification_read(db_session, cert)
 
     @patch("/certifications/{certification_id:int}", summary="修改证书（已核验的将退回待核验）")
     async def update(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         certification_id: FromPath[int],
         data: JSONBody[CertificationUpdate],
     ) -> CertificationRead:
-        return CertificationRead.model_validate(await service.update_certification(db_session, certification_id, data))
+        cert = await service.update_certification(db_session, actor, certification_id, data)
+        return await service.certification_read(db_session, cert)
 
     @post("/certifications/{certification_id:int}/verify", status_code=200, summary="核验通过")
     async def verify(
-        self, db_session: NamedDependency[AsyncSession], certification_id: FromPath[int]
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], certification_id: FromPath[int]
     ) -> CertificationRead:
-        return CertificationRead.model_validate(
-            await service.verify_certification(db_session, certification_id, verifier=_VERIFIER)
-        )
+        cert = await service.verify_certification(db_session, actor, certification_id)
+        return await service.certification_read(db_session, cert)
 
     @post("/certifications/{certification_id:int}/reject", status_code=200, summary="驳回")
     async def reject(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         certification_id: FromPath[int],
         data: JSONBody[CertificationReject],
     ) -> CertificationRead:
-        return CertificationRead.model_validate(
-            await service.reject_certification(db_session, certification_id, data, verifier=_VERIFIER)
-        )
+        cert = await service.reject_certification(db_session, actor, certification_id, data)
+        return await service.certification_read(db_session, cert)

@@ -42,6 +42,7 @@ class CertificationRead(BaseModel):
     registration_valid_from: date | None
     registration_valid_to: date | None
     verification_status: VerificationStatus
-    verified_by: str | None
+    verified_by_id: int | None
+    verified_by_name: str | None = None
     verified_at: datetime | None
     rejection_reason: str | None

@@ -4,13 +4,21 @@ import datetime as dt
 import re
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
-from registry.certifications.schemas import CertificationCreate, CertificationReject, CertificationUpdate
+from registry.accounts.actor import Actor, Forbidden, practitioner_scope
+from registry.audit.service import record, snapshot
+from registry.certifications.schemas import (
+    CertificationCreate,
+    CertificationRead,
+    CertificationReject,
+    CertificationUpdate,
+)
 from registry.db import flush_or_raise
 from registry.errors import Conflict, NotFound, Problems
-from registry.models import Certification
+from registry.models import Certification, Practitioner, User
 from registry.practitioners.service import get_practitioner
 
 _NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
@@ -27,10 +35,12 @@ _CONSTRAINTS = {
 
 
 def default_registration_end(start: dt.date) -> dt.date:
+    """The day before the third anniversary; a 29 February start has its anniversary on
+    1 March in a common year (the convention used for ages too), so it ends on 28 February."""
     try:
         end = start.replace(year=start.year + REGISTRATION_YEARS)
     except ValueError:  # registered on 29 February
-        end = start.replace(year=start.year + REGISTRATION_YEARS, day=28)
+        end = dt.date(start.year + REGISTRATION_YEARS, 3, 1)
     return end - dt.timedelta(days=1)
 
 
@@ -67,29 +77,71 @@ def _check(values: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return values
 
 
+async def certification_read(session: AsyncSession, cert: Certification) -> CertificationRead:
+    read = CertificationRead.model_validate(cert)
+    if cert.verified_by_id is not None:
+        read.verified_by_name = await session.scalar(select(User.display_name).where(User.id == cert.verified_by_id))
+    return read
+
+
+def _where(person: Practitioner) -> dict[str, Any]:
+    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
+
+
 async def add_certification(
-    session: AsyncSession, practitioner_id: int, data: CertificationCreate, *, today: dt.date | None = None
+    session: AsyncSession,
+    actor: Actor,
+    practitioner_id: int,
+    data: CertificationCreate,
+    *,
+    today: dt.date | None = None,
 ) -> Certification:
-    person = await get_practitioner(session, practitioner_id)
+    person = await get_practitioner(session, actor, practitioner_id, action="write")
     values = _check(data.model_dump(), today or clock.today())
     cert = Certification(practitioner_id=person.id, verification_status="pending", **values)
     session.add(cert)
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(cert)
+    await record(session, actor, "create", "certification", cert.id, after=snapshot(cert), **_where(person))
     return cert
 
 
-async def get_certification(session: AsyncSession, certification_id: int, *, for_update: bool = False) -> Certification:
-    cert = await session.get(Certification, certification_id, with_for_update=for_update)
-    if cert is None:
-        raise NotFound(f"证书记录 {certification_id} 不存在。", code="certification_not_found")
+async def _scoped(
+    session: AsyncSession, actor: Actor, certification_id: int, *, action: str = "read", for_update: bool = False
+) -> tuple[Certification, Practitioner]:
+    stmt = (
+        select(Certification, Practitioner)
+        .join(Practitioner, Practitioner.id == Certification.practitioner_id)
+        .where(Certification.id == certification_id, practitioner_scope(actor, "read"))
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Certification)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound(f"证书记录 {certification_id} 不存在或不在您的管辖范围内。", code="certification_not_found")
+    cert, person = row
+    if action != "read" and not actor.may_on(
+        action, region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
+    ):
+        raise Forbidden("只有辖区民政工作人员可以核验证书。" if action == "verify" else "您的角色无权修改该证书记录。")
+    return cert, person
+
+
+async def get_certification(session: AsyncSession, actor: Actor, certification_id: int) -> Certification:
+    cert, _ = await _scoped(session, actor, certification_id)
     return cert
 
 
 async def update_certification(
-    session: AsyncSession, certification_id: int, data: CertificationUpdate, *, today: dt.date | None = None
+    session: AsyncSession,
+    actor: Actor,
+    certification_id: int,
+    data: CertificationUpdate,
+    *,
+    today: dt.date | None = None,
 ) -> Certification:
-    cert = await get_certification(session, certification_id, for_update=True)
+    cert, person = await _scoped(session, actor, certification_id, action="write", for_update=True)
+    before = snapshot(cert)
     changes = data.model_dump(exclude_unset=True)
     problems = Problems()
     for key in ("level", "certificate_number", "exam_year"):
@@ -107,37 +159,48 @@ async def update_certification(
     if changed and cert.verification_status != "pending":
         # A verified fact that changed has to be checked again.
         cert.verification_status = "pending"
-        cert.verified_by = None
+        cert.verified_by_id = None
         cert.verified_at = None
         cert.rejection_reason = None
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(cert)
+    await record(
+        session, actor, "update", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+    )
     return cert
 
 
-async def verify_certification(session: AsyncSession, certification_id: int, *, verifier: str) -> Certification:
-    cert = await get_certification(session, certification_id, for_update=True)
+async def verify_certification(session: AsyncSession, actor: Actor, certification_id: int) -> Certification:
+    cert, person = await _scoped(session, actor, certification_id, action="verify", for_update=True)
     if cert.verification_status == "verified":
         raise Conflict("该证书已核验，无需重复核验。", code="certification_already_verified")
+    before = snapshot(cert)
     cert.verification_status = "verified"
-    cert.verified_by = verifier
+    cert.verified_by_id = actor.user_id
     cert.verified_at = clock.now()
     cert.rejection_reason = None
     await session.flush()
     await session.refresh(cert)
+    await record(
+        session, actor, "verify", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+    )
     return cert
 
 
 async def reject_certification(
-    session: AsyncSession, certification_id: int, data: CertificationReject, *, verifier: str
+    session: AsyncSession, actor: Actor, certification_id: int, data: CertificationReject
 ) -> Certification:
-    cert = await get_certification(session, certification_id, for_update=True)
+    cert, person = await _scoped(session, actor, certification_id, action="verify", for_update=True)
     if cert.verification_status == "rejected":
         raise Conflict("该证书已驳回。", code="certification_already_rejected")
+    before = snapshot(cert)
     cert.verification_status = "rejected"
-    cert.verified_by = verifier
+    cert.verified_by_id = actor.user_id
     cert.verified_at = clock.now()
     cert.rejection_reason = data.reason.strip()
     await session.flush()
     await session.refresh(cert)
+    await record(
+        session, actor, "reject", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+    )
     return cert

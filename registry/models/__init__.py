@@ -1,9 +1,23 @@
 """All models, imported here so that Alembic and the mappers see every table."""
 
+from registry.models.account import ApiToken, RoleGrant, User, WebSession
+from registry.models.audit import AuditEvent
 from registry.models.base import Base
 from registry.models.certification import Certification
 from registry.models.organization import Organization
 from registry.models.practitioner import Employment, Practitioner
 from registry.models.region import Region
 
-__all__ = ["Base", "Certification", "Employment", "Organization", "Practitioner", "Region"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Certification",
+    "Employment",
+    "Organization",
+    "Practitioner",
+    "Region",
+    "RoleGrant",
+    "User",
+    "WebSession",
+]

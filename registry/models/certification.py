@@ -44,6 +44,6 @@ class Certification(Base, Timestamps):
     registration_valid_from: Mapped[date | None] = mapped_column(Date)
     registration_valid_to: Mapped[date | None] = mapped_column(Date)
     verification_status: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
-    verified_by: Mapped[str | None] = mapped_column(String(100))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     verified_at: Mapped[datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(Text)

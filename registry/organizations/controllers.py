@@ -5,6 +5,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.accounts.actor import Actor
 from registry.organizations import service
 from registry.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
 from registry.schemas import Page
@@ -16,40 +17,45 @@ class OrganizationController(Controller):
 
     @post("/", summary="登记单位")
     async def create(
-        self, db_session: NamedDependency[AsyncSession], data: JSONBody[OrganizationCreate]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: JSONBody[OrganizationCreate],
     ) -> OrganizationRead:
-        return OrganizationRead.model_validate(await service.create_organization(db_session, data))
+        return OrganizationRead.model_validate(await service.create_organization(db_session, actor, data))
 
     @get("/", summary="单位列表")
     async def list_organizations(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         region: str | None = Parameter(default=None, max_length=6),
         q: str | None = Parameter(default=None, max_length=50),
         cursor: FromQuery[int | None] = None,
         limit: int = Parameter(default=50, ge=1, le=200),
     ) -> Page[OrganizationRead]:
-        rows, next_cursor = await service.list_organizations(db_session, region=region, q=q, cursor=cursor, limit=limit)
-        items = [OrganizationRead.model_validate(r) for r in rows]
-        # Organization lists are small per region; the page length stands in for the total.
+        rows, next_cursor, total = await service.list_organizations(
+            db_session, actor, region=region, q=q, cursor=cursor, limit=limit
+        )
         return Page[OrganizationRead](
-            items=items,
+            items=[OrganizationRead.model_validate(r) for r in rows],
             next_cursor=str(next_cursor) if next_cursor else None,
-            total=len(items),
-            total_exact=next_cursor is None and cursor is None,
+            total=total,
+            total_exact=True,
         )
 
     @get("/{org_id:int}", summary="单位详情")
     async def get_organization(
-        self, db_session: NamedDependency[AsyncSession], org_id: FromPath[int]
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], org_id: FromPath[int]
     ) -> OrganizationRead:
-        return OrganizationRead.model_validate(await service.get_organization(db_session, org_id))
+        return OrganizationRead.model_validate(await service.get_organization(db_session, actor, org_id))
 
     @patch("/{org_id:int}", summary="修改单位")
     async def update(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         org_id: FromPath[int],
         data: JSONBody[OrganizationUpdate],
     ) -> OrganizationRead:
-        return OrganizationRead.model_validate(await service.update_organization(db_session, org_id, data))
+        return OrganizationRead.model_validate(await service.update_organization(db_session, actor, org_id, data))

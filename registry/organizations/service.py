@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.accounts.actor import Actor, Forbidden, organization_scope
+from registry.audit.service import record, snapshot
 from registry.db import flush_or_raise
-from registry.errors import Conflict, NotFound, Problems
+from registry.errors import Conflict, InvalidInput, NotFound, Problems
 from registry.identity import validate_credit_code
 from registry.models import Organization, Practitioner
 from registry.organizations.schemas import OrganizationCreate, OrganizationUpdate
@@ -30,29 +32,58 @@ def _check_credit_code(raw: str | None, problems: Problems) -> str | None:
     return None
 
 
-async def create_organization(session: AsyncSession, data: OrganizationCreate) -> Organization:
+def _require_region_in_scope(actor: Actor, region_code: str) -> None:
+    if not actor.may_on("manage_org", region_code=region_code):
+        raise InvalidInput.on_field(
+            "region_code", "out_of_scope", f"区划 {region_code} 不在您的管辖范围内，不能在此登记单位。"
+        )
+
+
+async def create_organization(session: AsyncSession, actor: Actor, data: OrganizationCreate) -> Organization:
+    actor.require("manage_org", "只有系统管理员和民政工作人员可以登记单位。")
     problems = Problems()
     credit_code = _check_credit_code(data.credit_code, problems)
     problems.raise_if_any()
     await require_active_region(session, data.region_code, "region_code")
+    _require_region_in_scope(actor, data.region_code)
     org = Organization(
         name=data.name.strip(), org_type=data.org_type, region_code=data.region_code, credit_code=credit_code
     )
     session.add(org)
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(org)
+    await record(
+        session,
+        actor,
+        "create",
+        "organization",
+        org.id,
+        after=snapshot(org),
+        region_code=org.region_code,
+        organization_id=org.id,
+    )
     return org
 
 
-async def get_organization(session: AsyncSession, org_id: int) -> Organization:
-    org = await session.get(Organization, org_id)
+async def get_organization(
+    session: AsyncSession, actor: Actor, org_id: int, *, for_update: bool = False
+) -> Organization:
+    stmt = select(Organization).where(Organization.id == org_id, organization_scope(actor, "read"))
+    if for_update:
+        stmt = stmt.with_for_update()
+    org = (await session.scalars(stmt)).one_or_none()
     if org is None:
-        raise NotFound(f"单位 {org_id} 不存在。", code="organization_not_found")
+        raise NotFound(f"单位 {org_id} 不存在或不在您的管辖范围内。", code="organization_not_found")
     return org
 
 
-async def update_organization(session: AsyncSession, org_id: int, data: OrganizationUpdate) -> Organization:
-    org = await get_organization(session, org_id)
+async def update_organization(
+    session: AsyncSession, actor: Actor, org_id: int, data: OrganizationUpdate
+) -> Organization:
+    org = await get_organization(session, actor, org_id, for_update=True)
+    if not actor.may_on("manage_org", region_code=org.region_code):
+        raise Forbidden("只有系统管理员和辖区民政工作人员可以修改单位信息。")
+    before = snapshot(org)
     changes = data.model_dump(exclude_unset=True)
     problems = Problems()
     if "credit_code" in changes:
@@ -60,6 +91,7 @@ async def update_organization(session: AsyncSession, org_id: int, data: Organiza
     problems.raise_if_any()
     if changes.get("region_code") is not None:
         await require_active_region(session, changes["region_code"], "region_code")
+        _require_region_in_scope(actor, changes["region_code"])
     for key, value in changes.items():
         if value is None and key != "credit_code":
             continue
@@ -71,20 +103,34 @@ async def update_organization(session: AsyncSession, org_id: int, data: Organiza
             update(Practitioner).where(Practitioner.organization_id == org.id).values(region_code=org.region_code)
         )
     await session.refresh(org)
+    await record(
+        session,
+        actor,
+        "update",
+        "organization",
+        org.id,
+        before=before,
+        after=snapshot(org),
+        region_code=org.region_code,
+        organization_id=org.id,
+    )
     return org
 
 
 async def list_organizations(
-    session: AsyncSession, *, region: str | None, q: str | None, cursor: int | None, limit: int
-) -> tuple[Sequence[Organization], int | None]:
-    stmt = select(Organization).order_by(Organization.id).limit(limit + 1)
+    session: AsyncSession, actor: Actor, *, region: str | None, q: str | None, cursor: int | None, limit: int
+) -> tuple[Sequence[Organization], int | None, int]:
+    """A page of organizations the actor may see, the next cursor, and the count of all matches."""
+    conds: list[ColumnElement[bool]] = [organization_scope(actor, "read")]
     if region:
         lo, hi = subtree_bounds(region)
-        stmt = stmt.where(Organization.region_code.between(lo, hi))
+        conds.append(Organization.region_code.between(lo, hi))
     if q:
-        stmt = stmt.where(Organization.name.contains(q, autoescape=True))
+        conds.append(Organization.name.contains(q, autoescape=True))
+    stmt = select(Organization).where(*conds).order_by(Organization.id).limit(limit + 1)
     if cursor is not None:
         stmt = stmt.where(Organization.id > cursor)
     rows = (await session.scalars(stmt)).all()
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    total = int(await session.scalar(select(func.count()).select_from(Organization).where(*conds)) or 0)
+    return rows[:limit], next_cursor, total

@@ -7,6 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.accounts.actor import Actor
+from registry.audit.schemas import AuditEventRead
 from registry.practitioners import service
 from registry.practitioners.schemas import (
     EmploymentCreate,
@@ -16,6 +18,8 @@ from registry.practitioners.schemas import (
     PractitionerDetail,
     PractitionerSummary,
     PractitionerUpdate,
+    RevealRequest,
+    RevealResult,
 )
 from registry.schemas import Level, Page, PostType, VerificationStatus
 
@@ -28,6 +32,7 @@ class PractitionerController(Controller):
     async def search(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         name: str | None = Parameter(default=None, max_length=50, description="姓名片段或拼音首字母，如 小明、zs"),
         name_match: FromQuery[Literal["contains", "prefix"]] = "contains",
         id_number: str | None = Parameter(default=None, max_length=18),
@@ -55,39 +60,65 @@ class PractitionerController(Controller):
             cursor=cursor,
             limit=limit,
         )
-        return await service.search_practitioners(db_session, filters)
+        return await service.search_practitioners(db_session, actor, filters)
 
     @post("/", summary="登记社工")
     async def create(
-        self, db_session: NamedDependency[AsyncSession], data: JSONBody[PractitionerCreate]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: JSONBody[PractitionerCreate],
     ) -> PractitionerDetail:
-        person = await service.create_practitioner(db_session, data)
-        return await service.practitioner_detail(db_session, person.id)
+        person = await service.create_practitioner(db_session, actor, data)
+        return await service.practitioner_detail(db_session, actor, person.id)
 
     @get("/{practitioner_id:int}", summary="社工档案")
     async def get_practitioner(
-        self, db_session: NamedDependency[AsyncSession], practitioner_id: FromPath[int]
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
     ) -> PractitionerDetail:
-        return await service.practitioner_detail(db_session, practitioner_id)
+        return await service.practitioner_detail(db_session, actor, practitioner_id)
 
     @patch("/{practitioner_id:int}", summary="修改社工信息")
     async def update(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         practitioner_id: FromPath[int],
         data: JSONBody[PractitionerUpdate],
     ) -> PractitionerDetail:
-        await service.update_practitioner(db_session, practitioner_id, data)
-        return await service.practitioner_detail(db_session, practitioner_id)
+        await service.update_practitioner(db_session, actor, practitioner_id, data)
+        return await service.practitioner_detail(db_session, actor, practitioner_id)
+
+    @post("/{practitioner_id:int}/reveal", status_code=200, summary="查看完整身份证号/电话（留痕）")
+    async def reveal(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        practitioner_id: FromPath[int],
+        data: JSONBody[RevealRequest],
+    ) -> RevealResult:
+        return await service.reveal(db_session, actor, practitioner_id, data)
+
+    @get("/{practitioner_id:int}/audit", summary="档案审计记录")
+    async def audit_trail(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        practitioner_id: FromPath[int],
+        cursor: FromQuery[int | None] = None,
+        limit: int = Parameter(default=50, ge=1, le=200),
+    ) -> Page[AuditEventRead]:
+        return await service.audit_trail(db_session, actor, practitioner_id, cursor=cursor, limit=limit)
 
     @post("/{practitioner_id:int}/employments", summary="新增在岗记录")
     async def add_employment(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         practitioner_id: FromPath[int],
         data: JSONBody[EmploymentCreate],
     ) -> EmploymentRead:
-        return await service.add_employment(db_session, practitioner_id, data)
+        return await service.add_employment(db_session, actor, practitioner_id, data)
 
 
 class EmploymentController(Controller):
@@ -96,15 +127,16 @@ class EmploymentController(Controller):
 
     @get("/{employment_id:int}", summary="在岗记录")
     async def get_employment(
-        self, db_session: NamedDependency[AsyncSession], employment_id: FromPath[int]
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], employment_id: FromPath[int]
     ) -> EmploymentRead:
-        return await service.get_employment(db_session, employment_id)
+        return await service.get_employment(db_session, actor, employment_id)
 
     @patch("/{employment_id:int}", summary="修改在岗记录 (如填写离岗日期)")
     async def update(
         self,
         db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
         employment_id: FromPath[int],
         data: JSONBody[EmploymentUpdate],
     ) -> EmploymentRead:
-        return await service.update_employment(db_session, employment_id, data)
+        return await service.update_employment(db_session, actor, employment_id, data)

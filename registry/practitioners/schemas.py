@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.certifications.schemas import CertificationRead
 from registry.schemas import DutyLevel, Education, Level, PostType, Sex, VerificationStatus
+
+
+class EmploymentCreate(BaseModel):
+    organization_id: int
+    post_type: PostType
+    duty_level: DutyLevel | None = None
+    in_post_from: date
+    in_post_to: date | None = None
 
 
 class PractitionerCreate(BaseModel):
@@ -18,6 +27,9 @@ class PractitionerCreate(BaseModel):
     education: Education
     social_work_major: bool = False
     household_region_code: str | None = Field(default=None, max_length=6)
+    # The first employment spell, created with the record: it puts the new record in the
+    # registering clerk's (or HR officer's) jurisdiction from the start.
+    employment: EmploymentCreate | None = None
 
 
 class PractitionerUpdate(BaseModel):
@@ -29,14 +41,6 @@ class PractitionerUpdate(BaseModel):
     education: Education | None = None
     social_work_major: bool | None = None
     household_region_code: str | None = Field(default=None, max_length=6)
-
-
-class EmploymentCreate(BaseModel):
-    organization_id: int
-    post_type: PostType
-    duty_level: DutyLevel | None = None
-    in_post_from: date
-    in_post_to: date | None = None
 
 
 class EmploymentUpdate(BaseModel):
@@ -62,14 +66,14 @@ class EmploymentRead(BaseModel):
 
 
 class PractitionerRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """ID and phone numbers are masked; ``POST …/reveal`` returns them whole and is recorded."""
 
     id: int
     name: str
-    id_number: str
+    id_number_masked: str
     birth_date: date
     sex: Sex
-    phone: str | None
+    phone_masked: str | None
     education: Education
     social_work_major: bool
     household_region_code: str | None
@@ -101,3 +105,15 @@ class PractitionerSummary(BaseModel):
     in_post: bool
     highest_level: Level | None
     highest_level_status: VerificationStatus | None
+
+
+class RevealRequest(BaseModel):
+    fields: set[Literal["id_number", "phone"]] = Field(default={"id_number"}, min_length=1)
+    # Why the full value is needed (e.g. 办理社保); kept in the audit trail.
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class RevealResult(BaseModel):
+    id: int
+    id_number: str | None
+    phone: str | None

@@ -10,10 +10,13 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
+from registry.accounts.actor import Actor, Forbidden, organization_scope, practitioner_scope
+from registry.audit.schemas import AuditEventRead
+from registry.audit.service import list_events, record, snapshot
 from registry.certifications.schemas import CertificationRead
 from registry.db import flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
-from registry.identity import mask_id_number, parse_id_number
+from registry.identity import mask_id_number, mask_phone, parse_id_number
 from registry.models import Certification, Employment, Organization, Practitioner, Region
 from registry.practitioners.names import name_tokens, normalize_name, query_tokens
 from registry.practitioners.schemas import (
@@ -25,6 +28,8 @@ from registry.practitioners.schemas import (
     PractitionerRead,
     PractitionerSummary,
     PractitionerUpdate,
+    RevealRequest,
+    RevealResult,
 )
 from registry.regions.codes import CODE_RE, subtree_bounds
 from registry.regions.service import require_region
@@ -90,8 +95,9 @@ def _check_identity(
 
 
 async def create_practitioner(
-    session: AsyncSession, data: PractitionerCreate, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, data: PractitionerCreate, *, today: dt.date | None = None
 ) -> Practitioner:
+    actor.require("write", "您的角色无权登记社工。")
     today = today or clock.today()
     problems = Problems()
     values = _check_identity(
@@ -116,28 +122,63 @@ async def create_practitioner(
         education=data.education,
         social_work_major=data.social_work_major,
         household_region_code=data.household_region_code or None,
+        # Until an employment spell says otherwise, the jurisdiction is the household region.
+        region_code=data.household_region_code or None,
     )
     session.add(person)
     await flush_or_raise(session, _CONSTRAINTS)
+    if data.employment is not None:
+        values = data.employment.model_dump()
+        await _check_spell(session, actor, person, values, exclude_id=None, today=today, field_prefix="employment.")
+        session.add(Employment(practitioner_id=person.id, **values))
+        await session.flush()
+        await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
     await session.refresh(person)
+    _require_still_in_scope(actor, person, "employment.organization_id" if data.employment else "household_region_code")
+    await record(session, actor, "create", "practitioner", person.id, after=snapshot(person), **_where(person))
     return person
 
 
-async def get_practitioner(session: AsyncSession, practitioner_id: int, *, for_update: bool = False) -> Practitioner:
-    stmt = select(Practitioner).where(Practitioner.id == practitioner_id)
+def _where(person: Practitioner) -> dict[str, Any]:
+    """Where an event about this person belongs, for the audit trail's scoping."""
+    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
+
+
+def _require_still_in_scope(actor: Actor, person: Practitioner, field: str) -> None:
+    """A write may not move a record out of the writer's own reach (it would vanish from
+    their searches); such a transfer is done by the receiving region."""
+    if not actor.may_on("write", region_code=person.region_code, organization_id=person.organization_id):
+        raise InvalidInput.on_field(
+            field,
+            "out_of_scope",
+            "保存后该记录将不在您的管辖范围内：请选择本辖区的单位或户籍地，跨辖区调动由接收地办理。",
+        )
+
+
+async def get_practitioner(
+    session: AsyncSession, actor: Actor, practitioner_id: int, *, action: str = "read", for_update: bool = False
+) -> Practitioner:
+    """The record if the actor may see it (else 404, so existence does not leak), and 403 if
+    they may see it but not do ``action`` to it."""
+    stmt = select(Practitioner).where(Practitioner.id == practitioner_id, practitioner_scope(actor, "read"))
     if for_update:
         stmt = stmt.with_for_update()
     person = (await session.scalars(stmt)).one_or_none()
     if person is None:
-        raise NotFound(f"社工 {practitioner_id} 不存在。", code="practitioner_not_found")
+        raise NotFound(f"社工 {practitioner_id} 不存在或不在您的管辖范围内。", code="practitioner_not_found")
+    if action != "read" and not actor.may_on(
+        action, region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
+    ):
+        raise Forbidden("您的角色无权修改该社工的档案。" if action == "write" else "您的角色无权执行此操作。")
     return person
 
 
 async def update_practitioner(
-    session: AsyncSession, practitioner_id: int, data: PractitionerUpdate, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, practitioner_id: int, data: PractitionerUpdate, *, today: dt.date | None = None
 ) -> Practitioner:
     today = today or clock.today()
-    person = await get_practitioner(session, practitioner_id, for_update=True)
+    person = await get_practitioner(session, actor, practitioner_id, action="write", for_update=True)
+    before = snapshot(person)
     changes = data.model_dump(exclude_unset=True)
     problems = Problems()
     # Birth date and sex are always checked against the ID number that will be stored.
@@ -165,8 +206,33 @@ async def update_practitioner(
         if key in changes:
             setattr(person, key, changes[key] or (None if key == "household_region_code" else changes[key]))
     await flush_or_raise(session, _CONSTRAINTS)
+    if "household_region_code" in changes:
+        await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
     await session.refresh(person)
+    _require_still_in_scope(actor, person, "household_region_code")
+    await record(
+        session, actor, "update", "practitioner", person.id, before=before, after=snapshot(person), **_where(person)
+    )
     return person
+
+
+async def reveal(session: AsyncSession, actor: Actor, practitioner_id: int, data: RevealRequest) -> RevealResult:
+    """The full ID and phone numbers, shown only on an explicit request that is recorded."""
+    person = await get_practitioner(session, actor, practitioner_id, action="reveal")
+    await record(
+        session,
+        actor,
+        "reveal",
+        "practitioner",
+        person.id,
+        detail={"fields": sorted(data.fields), "reason": data.reason},
+        **_where(person),
+    )
+    return RevealResult(
+        id=person.id,
+        id_number=person.id_number if "id_number" in data.fields else None,
+        phone=person.phone if "phone" in data.fields else None,
+    )
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:
@@ -183,11 +249,19 @@ def _current_spell(today: dt.date) -> ColumnElement[bool]:
     )
 
 
+async def audit_trail(
+    session: AsyncSession, actor: Actor, practitioner_id: int, *, cursor: int | None, limit: int
+) -> Page[AuditEventRead]:
+    actor.require("audit", "只有系统管理员和民政工作人员可以查看审计记录。")
+    await get_practitioner(session, actor, practitioner_id)
+    return await list_events(session, actor, practitioner_id=practitioner_id, cursor=cursor, limit=limit)
+
+
 async def practitioner_detail(
-    session: AsyncSession, practitioner_id: int, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, practitioner_id: int, *, today: dt.date | None = None
 ) -> PractitionerDetail:
     today = today or clock.today()
-    person = await get_practitioner(session, practitioner_id)
+    person = await get_practitioner(session, actor, practitioner_id)
     region_name = None
     if person.region_code:
         region_name = await session.scalar(select(Region.full_name).where(Region.code == person.region_code))
@@ -206,11 +280,29 @@ async def practitioner_detail(
     ).all()
     org_name = next((name for spell, name in spells if spell.organization_id == person.organization_id), None)
     return PractitionerDetail(
-        **PractitionerRead.model_validate(person).model_dump(),
+        **practitioner_read(person).model_dump(),
         region_name=region_name,
         organization_name=org_name,
         employments=[_employment_read(spell, name, today) for spell, name in spells],
         certifications=[CertificationRead.model_validate(c) for c in certs],
+    )
+
+
+def practitioner_read(person: Practitioner) -> PractitionerRead:
+    return PractitionerRead(
+        id=person.id,
+        name=person.name,
+        id_number_masked=mask_id_number(person.id_number),
+        birth_date=person.birth_date,
+        sex=person.sex,
+        phone_masked=mask_phone(person.phone),
+        education=person.education,
+        social_work_major=person.social_work_major,
+        household_region_code=person.household_region_code,
+        organization_id=person.organization_id,
+        region_code=person.region_code,
+        created_at=person.created_at,
+        updated_at=person.updated_at,
     )
 
 
@@ -226,13 +318,15 @@ def _employment_read(spell: Employment, org_name: str | None, today: dt.date) ->
 
 async def _check_spell(
     session: AsyncSession,
+    actor: Actor,
     person: Practitioner,
     values: dict[str, Any],
     *,
     exclude_id: int | None,
     today: dt.date,
+    field_prefix: str = "",
 ) -> None:
-    problems = Problems()
+    problems = Problems(prefix=field_prefix)
     start: dt.date = values["in_post_from"]
     end: dt.date | None = values["in_post_to"]
     if end is not None and end < start:
@@ -244,10 +338,15 @@ async def _check_spell(
     if values["post_type"] == "station_social_worker" and values.get("duty_level") is None:
         problems.add("duty_level", "duty_level_required", "驻站社工须注明市级或县级督导培训层级。")
     problems.raise_if_any()
-    org = await session.get(Organization, values["organization_id"])
+    # Only an employer the writer may see: an HR officer records spells at their own organization.
+    org = await session.scalar(
+        select(Organization.id).where(Organization.id == values["organization_id"], organization_scope(actor, "write"))
+    )
     if org is None:
         raise InvalidInput.on_field(
-            "organization_id", "organization_unknown", f"单位 {values['organization_id']} 不存在。"
+            field_prefix + "organization_id",
+            "organization_unknown",
+            f"单位 {values['organization_id']} 不存在或不在您的管辖范围内。",
         )
     overlap = select(Employment.id, Employment.in_post_from, Employment.in_post_to).where(
         Employment.practitioner_id == person.id,
@@ -260,7 +359,7 @@ async def _check_spell(
     if clash is not None:
         until = clash.in_post_to.isoformat() if clash.in_post_to else "至今"
         raise Conflict.on_field(
-            "in_post_from",
+            field_prefix + "in_post_from",
             "employment_overlap",
             f"与已有在岗记录（{clash.in_post_from.isoformat()} 至 {until}）时间重叠；请先填写原岗位的离岗日期。",
         )
@@ -299,44 +398,76 @@ async def refresh_jurisdiction(session: AsyncSession, *, today: dt.date, practit
         .execution_options(synchronize_session=False)
     )
     await session.execute(stmt)
+    # With no spell at all, the jurisdiction is the household region.
+    no_spell = (
+        update(Practitioner)
+        .where(
+            ~exists().where(Employment.practitioner_id == Practitioner.id),
+            or_(
+                Practitioner.organization_id.is_not(None),
+                Practitioner.region_code.is_distinct_from(Practitioner.household_region_code),
+            ),
+        )
+        .values(organization_id=None, region_code=Practitioner.household_region_code)
+        .execution_options(synchronize_session=False)
+    )
+    if practitioner_id is not None:
+        no_spell = no_spell.where(Practitioner.id == practitioner_id)
+    await session.execute(no_spell)
 
 
 async def add_employment(
-    session: AsyncSession, practitioner_id: int, data: EmploymentCreate, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, practitioner_id: int, data: EmploymentCreate, *, today: dt.date | None = None
 ) -> EmploymentRead:
     today = today or clock.today()
-    person = await get_practitioner(session, practitioner_id, for_update=True)
+    person = await get_practitioner(session, actor, practitioner_id, action="write", for_update=True)
     values = data.model_dump()
-    await _check_spell(session, person, values, exclude_id=None, today=today)
+    await _check_spell(session, actor, person, values, exclude_id=None, today=today)
     spell = Employment(practitioner_id=person.id, **values)
     session.add(spell)
     await session.flush()
     await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
-    return await get_employment(session, spell.id, today=today)
+    await session.refresh(person)
+    _require_still_in_scope(actor, person, "organization_id")
+    await session.refresh(spell)
+    await record(session, actor, "create", "employment", spell.id, after=snapshot(spell), **_where(person))
+    return await get_employment(session, actor, spell.id, today=today)
 
 
-async def get_employment(session: AsyncSession, employment_id: int, *, today: dt.date | None = None) -> EmploymentRead:
+async def _scoped_spell(session: AsyncSession, actor: Actor, employment_id: int) -> tuple[Employment, str | None]:
     row = (
         await session.execute(
             select(Employment, Organization.name)
             .join(Organization, Organization.id == Employment.organization_id)
-            .where(Employment.id == employment_id)
+            .join(Practitioner, Practitioner.id == Employment.practitioner_id)
+            .where(Employment.id == employment_id, practitioner_scope(actor, "read"))
         )
     ).first()
     if row is None:
-        raise NotFound(f"在岗记录 {employment_id} 不存在。", code="employment_not_found")
-    await session.refresh(row[0])
-    return _employment_read(row[0], row[1], today or clock.today())
+        raise NotFound(f"在岗记录 {employment_id} 不存在或不在您的管辖范围内。", code="employment_not_found")
+    return row[0], row[1]
+
+
+async def get_employment(
+    session: AsyncSession, actor: Actor, employment_id: int, *, today: dt.date | None = None
+) -> EmploymentRead:
+    spell, org_name = await _scoped_spell(session, actor, employment_id)
+    await session.refresh(spell)
+    return _employment_read(spell, org_name, today or clock.today())
 
 
 async def update_employment(
-    session: AsyncSession, employment_id: int, data: EmploymentUpdate, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, employment_id: int, data: EmploymentUpdate, *, today: dt.date | None = None
 ) -> EmploymentRead:
     today = today or clock.today()
-    spell = await session.get(Employment, employment_id)
-    if spell is None:
-        raise NotFound(f"在岗记录 {employment_id} 不存在。", code="employment_not_found")
-    person = await get_practitioner(session, spell.practitioner_id, for_update=True)
+    spell, _ = await _scoped_spell(session, actor, employment_id)
+    person = await get_practitioner(session, actor, spell.practitioner_id, action="write", for_update=True)
+    if not actor.may_on("write", region_code=None, organization_id=spell.organization_id) and not actor.may_on(
+        "write", region_code=person.region_code
+    ):
+        # An HR officer may end or correct their own organization's spells, not another employer's.
+        raise Forbidden("只能修改本单位的在岗记录。")
+    before = snapshot(spell)
     changes = data.model_dump(exclude_unset=True)
     for key in ("organization_id", "post_type", "in_post_from"):
         if key in changes and changes[key] is None:
@@ -345,12 +476,18 @@ async def update_employment(
         key: changes.get(key, getattr(spell, key))
         for key in ("organization_id", "post_type", "duty_level", "in_post_from", "in_post_to")
     }
-    await _check_spell(session, person, values, exclude_id=spell.id, today=today)
+    await _check_spell(session, actor, person, values, exclude_id=spell.id, today=today)
     for key, value in values.items():
         setattr(spell, key, value)
     await session.flush()
     await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
-    return await get_employment(session, spell.id, today=today)
+    await session.refresh(person)
+    _require_still_in_scope(actor, person, "organization_id")
+    await session.refresh(spell)
+    await record(
+        session, actor, "update", "employment", spell.id, before=before, after=snapshot(spell), **_where(person)
+    )
+    return await get_employment(session, actor, spell.id, today=today)
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -437,10 +574,11 @@ _LEVEL_RANK = case((Certification.level == "senior", 3), (Certification.level ==
 
 
 async def search_practitioners(
-    session: AsyncSession, filters: SearchFilters, *, today: dt.date | None = None
+    session: AsyncSession, actor: Actor, filters: SearchFilters, *, today: dt.date | None = None
 ) -> Page[PractitionerSummary]:
     today = today or clock.today()
-    conds = search_conditions(filters, today)
+    scope = practitioner_scope(actor, "read")
+    conds = [*search_conditions(filters, today), scope]
     best_cert = (
         select(Certification.level, Certification.verification_status)
         .where(Certification.practitioner_id == Practitioner.id, Certification.verification_status != "rejected")
@@ -491,7 +629,7 @@ async def search_practitioners(
         )
         for r in rows
     ]
-    total, exact = await _capped_count(session, filters, today)
+    total, exact = await _capped_count(session, filters, today, scope)
     return Page[PractitionerSummary](
         items=items,
         next_cursor=str(items[-1].id) if has_more and items else None,
@@ -500,9 +638,11 @@ async def search_practitioners(
     )
 
 
-async def _capped_count(session: AsyncSession, filters: SearchFilters, today: dt.date) -> tuple[int, bool]:
+async def _capped_count(
+    session: AsyncSession, filters: SearchFilters, today: dt.date, scope: ColumnElement[bool]
+) -> tuple[int, bool]:
     """Count matches (all pages, ignoring the cursor) up to COUNT_CAP."""
     no_cursor = SearchFilters(**{**filters.__dict__, "cursor": None})
-    inner = select(Practitioner.id).where(*search_conditions(no_cursor, today)).limit(COUNT_CAP + 1).subquery()
+    inner = select(Practitioner.id).where(*search_conditions(no_cursor, today), scope).limit(COUNT_CAP + 1).subquery()
     count = int(await session.scalar(select(func.count()).select_from(inner)) or 0)
     return min(count, COUNT_CAP), count <= COUNT_CAP

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from registry.errors import RegistryError
 
@@ -85,6 +85,14 @@ def problem(
 
 
 def registry_error_handler(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
+    if exc.status_code == 401:
+        if not _is_api(request):
+            # A browser that is not logged in goes to the login page and comes back afterwards.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return Redirect(path="/login", query_params={"next": target}, status_code=303)
+        response = problem(request, status=401, code=exc.code, title=exc.title, detail=exc.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
     return problem(
         request,
         status=exc.status_code,
