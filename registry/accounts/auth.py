@@ -109,13 +109,16 @@ async def authenticate(request: Request[Any, Any, Any], session: AsyncSession) -
 
 
 async def provide_actor(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Actor:
-    actor = await authenticate(request, db_session)
-    if actor is None:
-        raise NotAuthenticated("请先登录。")
+    try:
+        actor = await authenticate(request, db_session)
+        if actor is None:
+            raise NotAuthenticated("请先登录。")
+    except BaseException:
+        # Litestar does not hand an exception raised while resolving dependencies to the
+        # session generator that was already started (its cleanup group is lost), so end the
+        # request's transaction here; otherwise the connection would wait for the garbage
+        # collector.
+        await db_session.rollback()
+        await db_session.close()
+        raise
     return actor
-
-
-async def provide_optional_actor(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
-) -> Actor | None:
-    return await authenticate(request, db_session)

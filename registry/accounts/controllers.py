@@ -65,7 +65,7 @@ class AccountController(Controller):
     path = "/api"
     tags = ["账户 accounts"]
 
-    @post("/login", summary="登录（设置会话 Cookie）", opt={"public": True})
+    @post("/login", status_code=200, summary="登录（设置会话 Cookie）", opt={"public": True})
     async def login(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: JSONBody[LoginRequest]
     ) -> Response[Any]:

@@ -1,0 +1,293 @@
+"""The authorization matrix: every API endpoint, called by every role on a record in the role's
+scope (county A) and on one outside it (county B), and anonymously.
+
+Out-of-scope records answer 404 (existence does not leak); a record in scope that the role may
+see but not change answers 403; no login answers 401. A last test fails when an API route is
+added without a row here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.app import create_app
+from registry.config import Settings
+from tests.scene import ROLES, Scene, Side, build_scene, certificate_number, id_number
+
+ALL = (*ROLES, "anon")
+Pair = tuple[int, int]
+
+
+def per_role(
+    admin: Pair, clerk: Pair, payroll: Pair, hr: Pair, self_: Pair, anon: Pair = (401, 401)
+) -> dict[str, Pair]:
+    return {"admin": admin, "clerk": clerk, "payroll": payroll, "hr": hr, "self": self_, "anon": anon}
+
+
+def everyone(pair: Pair) -> dict[str, Pair]:
+    return per_role(pair, pair, pair, pair, pair)
+
+
+READ = per_role((200, 200), (200, 404), (200, 404), (200, 404), (200, 404))
+WRITE = per_role((403, 403), (200, 404), (403, 404), (200, 404), (403, 404))
+CREATE_CHILD = per_role((403, 403), (201, 404), (403, 404), (201, 404), (403, 404))
+VERIFY = per_role((403, 403), (200, 404), (403, 404), (403, 404), (403, 404))
+ADMIN_ONLY = per_role((200, 200), (403, 403), (403, 403), (403, 403), (403, 403))
+
+
+@dataclass
+class Case:
+    method: str
+    path: str  # the route as Litestar declares it
+    expect: dict[str, Pair]
+    body: Callable[[Side, str], Any] | None = None
+    # Whose account a {user_id} means on side A: the caller's own (default) or the other user's.
+    user_is_other: bool = False
+
+
+CASES = [
+    # practitioners
+    Case("GET", "/api/practitioners", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/practitioners",
+        per_role((403, 403), (201, 422), (403, 403), (201, 422), (403, 403)),
+        lambda side, role: {
+            "name": "赵新",
+            "id_number": id_number(side.region, "19950505"),
+            "education": "bachelor",
+            "household_region_code": side.region,
+            "employment": {"organization_id": side.o, "post_type": "service_org_staff", "in_post_from": "2024-01-01"},
+        },
+    ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}", READ),
+    Case("PATCH", "/api/practitioners/{practitioner_id:int}", WRITE, lambda side, role: {"education": "master"}),
+    Case(
+        "POST",
+        "/api/practitioners/{practitioner_id:int}/reveal",
+        READ,
+        lambda side, role: {"fields": ["id_number"], "reason": "核对"},
+    ),
+    Case(
+        "GET",
+        "/api/practitioners/{practitioner_id:int}/audit",
+        per_role((200, 200), (200, 404), (403, 403), (403, 403), (403, 403)),
+    ),
+    Case(
+        "POST",
+        "/api/practitioners/{practitioner_id:int}/employments",
+        CREATE_CHILD,
+        lambda side, role: {
+            "organization_id": side.o,
+            "post_type": "service_org_staff",
+            "in_post_from": "2012-01-01",
+            "in_post_to": "2013-12-31",
+        },
+    ),
+    Case("GET", "/api/employments/{employment_id:int}", READ),
+    Case("PATCH", "/api/employments/{employment_id:int}", WRITE, lambda side, role: {"in_post_to": "2026-06-30"}),
+    Case(
+        "POST",
+        "/api/practitioners/{practitioner_id:int}/certifications",
+        CREATE_CHILD,
+        lambda side, role: {"level": "intermediate", "certificate_number": certificate_number(), "exam_year": 2022},
+    ),
+    Case("GET", "/api/certifications/{certification_id:int}", READ),
+    Case("PATCH", "/api/certifications/{certification_id:int}", WRITE, lambda side, role: {"exam_year": 2019}),
+    Case("POST", "/api/certifications/{certification_id:int}/verify", VERIFY),
+    Case(
+        "POST",
+        "/api/certifications/{certification_id:int}/reject",
+        VERIFY,
+        lambda side, role: {"reason": "证书照片不清晰"},
+    ),
+    # organizations
+    Case("GET", "/api/organizations", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/organizations",
+        per_role((201, 201), (201, 422), (403, 403), (403, 403), (403, 403)),
+        lambda side, role: {"name": "新设社会工作服务中心", "org_type": "service_org", "region_code": side.region},
+    ),
+    Case(
+        "GET",
+        "/api/organizations/{org_id:int}",
+        per_role((200, 200), (200, 404), (200, 404), (200, 404), (404, 404)),
+    ),
+    Case(
+        "PATCH",
+        "/api/organizations/{org_id:int}",
+        per_role((200, 200), (200, 404), (403, 404), (403, 404), (404, 404)),
+        lambda side, role: {"name": "更名后的社会工作服务中心"},
+    ),
+    # reference data: public
+    Case("GET", "/api/regions", per_role(*[(200, 200)] * 5, anon=(200, 200))),
+    Case("GET", "/api/regions/{code:str}", per_role(*[(200, 200)] * 5, anon=(200, 200))),
+    # own account
+    Case(
+        "POST",
+        "/api/login",
+        per_role(*[(401, 401)] * 5, anon=(401, 401)),
+        lambda side, role: {"username": "user-other", "password": "wrong-password-1"},
+    ),
+    Case("POST", "/api/logout", everyone((204, 204))),
+    Case("GET", "/api/me", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/me/password",
+        everyone((422, 422)),
+        lambda side, role: {"current_password": "not-my-password-1", "new_password": "Another-pass-2026"},
+    ),
+    Case("GET", "/api/tokens", everyone((200, 200))),
+    Case("POST", "/api/tokens", everyone((201, 201)), lambda side, role: {"name": "脚本"}),
+    Case("DELETE", "/api/tokens/{token_id:int}", per_role((200, 200), *[(200, 404)] * 4)),
+    # users (admins)
+    Case("GET", "/api/users", ADMIN_ONLY),
+    Case(
+        "POST",
+        "/api/users",
+        per_role((201, 201), *[(403, 403)] * 4),
+        lambda side, role: {
+            "username": f"new-{role}-{side.region}",
+            "display_name": "新用户",
+            "password": "Welcome-2026-x",
+            "grants": [{"role": "civil_affairs", "region_code": side.region}],
+        },
+    ),
+    Case("GET", "/api/users/{user_id:int}", per_role((200, 200), *[(200, 404)] * 4)),
+    Case("PATCH", "/api/users/{user_id:int}", ADMIN_ONLY, lambda side, role: {"display_name": "改名"}),
+    Case("POST", "/api/users/{user_id:int}/unlock", ADMIN_ONLY),
+    Case(
+        "POST",
+        "/api/users/{user_id:int}/grants",
+        per_role((201, 201), *[(403, 403)] * 4),
+        lambda side, role: {"role": "org_hr", "organization_id": side.o2},
+    ),
+    Case(
+        "DELETE",
+        "/api/users/{user_id:int}/grants/{grant_id:int}",
+        per_role((204, 204), *[(403, 403)] * 4),
+        user_is_other=True,
+    ),
+    Case("GET", "/api/users/{user_id:int}/tokens", per_role((200, 200), *[(200, 404)] * 4)),
+    Case(
+        "POST",
+        "/api/users/{user_id:int}/tokens",
+        per_role((201, 201), *[(201, 403)] * 4),
+        lambda side, role: {"name": "代建令牌"},
+    ),
+    # audit trail
+    Case("GET", "/api/audit-events", per_role((200, 200), (200, 200), (403, 403), (403, 403), (403, 403))),
+]
+
+
+def _url(case: Case, scene: Scene, side_name: str, role: str) -> str:
+    side = scene.a if side_name == "A" else scene.b
+    assert scene.other is not None
+    own = side_name == "A" and role != "anon" and not case.user_is_other
+    values = {
+        "practitioner_id": side.p,
+        "employment_id": side.e,
+        "certification_id": side.c,
+        "org_id": side.o,
+        "code": side.region,
+        "user_id": scene.users[role].id if own else scene.other.id,
+        "token_id": scene.spare_tokens[role] if own else scene.other_token_id,
+        "grant_id": scene.other_grants[0 if side_name == "A" else 1],
+    }
+    return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), case.path)
+
+
+@pytest.fixture
+async def scene(session: AsyncSession) -> Scene:
+    return await build_scene(session)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
+async def test_matrix(anonymous: httpx.AsyncClient, scene: Scene, case: Case, role: str) -> None:
+    got = []
+    for side_name in ("A", "B"):
+        side = scene.a if side_name == "A" else scene.b
+        response = await anonymous.request(
+            case.method,
+            _url(case, scene, side_name, role),
+            headers=scene.headers(role),
+            json=case.body(side, role) if case.body else None,
+        )
+        got.append(response.status_code)
+        if response.status_code >= 400:
+            body = response.json()
+            # Every refusal is a problem with a stable code, whatever the reason.
+            assert body["status"] == response.status_code and body["code"], body
+    assert tuple(got) == case.expect[role], f"{role}: {case.method} {case.path} -> {got}"
+
+
+def test_every_api_route_is_in_the_matrix() -> None:
+    app = create_app(Settings(), database_url="postgresql+asyncpg://unused/unused")
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith("/api")
+        for method in getattr(route, "methods", ())
+        if method not in ("HEAD", "OPTIONS")
+    }
+    covered = {(c.method, c.path) for c in CASES}
+    assert routes - covered == set(), "API routes missing from the authorization matrix"
+    assert covered - routes == set(), "matrix rows for routes that do not exist"
+
+
+async def test_lists_and_search_show_only_records_in_scope(anonymous: httpx.AsyncClient, scene: Scene) -> None:
+    a, b = scene.a, scene.b
+    visible_people = {
+        "admin": {a.p, a.p2, b.p, b.p2},
+        "clerk": {a.p, a.p2},
+        "payroll": {a.p, a.p2},
+        "hr": {a.p},
+        "self": {a.p},
+    }
+    visible_orgs = {
+        "admin": {a.o, a.o2, b.o, b.o2},
+        "clerk": {a.o, a.o2},
+        "payroll": {a.o, a.o2},
+        "hr": {a.o},
+        "self": set(),
+    }
+    for role in ROLES:
+        headers = scene.headers(role)
+        for params in (
+            {},
+            {"name": "王明"},
+            {"region": "430000"},
+            {"organization_id": str(b.o)},
+            {"level": "assistant"},
+        ):
+            page = (await anonymous.get("/api/practitioners", params=params, headers=headers)).json()
+            ids = {item["id"] for item in page["items"]}
+            assert ids <= visible_people[role], (role, params, ids)
+            assert page["total"] == len(ids)
+        everyone_visible = (await anonymous.get("/api/practitioners", params={"limit": 200}, headers=headers)).json()
+        assert {item["id"] for item in everyone_visible["items"]} == visible_people[role], role
+        # The person search by a name both counties share finds only one's own county.
+        named = (await anonymous.get("/api/practitioners", params={"name": "王明"}, headers=headers)).json()
+        assert {item["id"] for item in named["items"]} == visible_people[role] & {a.p, b.p}, role
+        orgs = (await anonymous.get("/api/organizations", params={"limit": 200}, headers=headers)).json()
+        assert {o["id"] for o in orgs["items"]} == visible_orgs[role], role
+        assert orgs["total"] == len(visible_orgs[role])
+
+
+async def test_audit_list_shows_only_events_of_the_clerks_region(anonymous: httpx.AsyncClient, scene: Scene) -> None:
+    page = (await anonymous.get("/api/audit-events", params={"limit": 200}, headers=scene.headers("clerk"))).json()
+    assert page["items"], "the scene's writes are audited"
+    assert {e["region_code"] for e in page["items"]} == {scene.a.region}
+    everything = (
+        await anonymous.get("/api/audit-events", params={"limit": 200}, headers=scene.headers("admin"))
+    ).json()
+    assert {scene.a.region, scene.b.region} <= {e["region_code"] for e in everything["items"]}
