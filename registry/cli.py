@@ -37,11 +37,16 @@ def migrate(url: str) -> None:
 
 
 def seed_demo(url: str, practitioners: int, seed: int, *, only_if_empty: bool) -> str:
-    from registry.demo import practitioner_count
+    from registry import clock
+    from registry.demo import practitioner_count, seed_demo_accounts, user_count
     from registry.demo import seed_demo as seed_fn
 
     async def work(session: AsyncSession) -> str:
         if only_if_empty and await practitioner_count(session) > 0:
+            if await user_count(session) == 0:
+                # Data from before accounts existed: give it the demo logins.
+                await seed_demo_accounts(session, today=clock.today())
+                return "演示数据已存在，已补建演示账户。"
             return "演示数据已存在，跳过。"
         started = time.perf_counter()
         summary = await seed_fn(session, practitioners=practitioners, seed=seed)

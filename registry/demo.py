@@ -297,3 +297,9 @@ def _cert(rng: random.Random, pid: int, level: str, exam: int, serial: int, toda
 
 async def practitioner_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Practitioner)) or 0)
+
+
+async def user_count(session: AsyncSession) -> int:
+    from registry.models import User
+
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)

@@ -386,3 +386,11 @@ async def test_reject_requires_a_reason(client: httpx.AsyncClient, payload: dict
     stored = await get_certification(client, cert["id"])
     assert stored["verification_status"] == "pending"
     assert stored["rejection_reason"] is None
+
+
+async def test_registration_from_29_february_ends_on_28_february(client: httpx.AsyncClient) -> None:
+    # The third anniversary of 29 Feb 2024 falls on 1 Mar 2027 (as for ages), so the period
+    # ends the day before.
+    person = await create_practitioner(client)
+    cert = await create_certification(client, person["id"], registration_valid_from="2024-02-29", exam_year=2023)
+    assert cert["registration_valid_to"] == "2027-02-28"

@@ -676,3 +676,20 @@ async def test_employment_on_16th_birthday_is_accepted(client: httpx.AsyncClient
     org = await create_organization(client)
     response = await add_employment(client, person["id"], org["id"], in_post_from="2006-01-01")
     assert response.status_code == 201, response.text
+
+
+async def test_null_phone_clears_it(client: httpx.AsyncClient) -> None:
+    person = await create_practitioner(client)
+    response = await client.patch(f"/api/practitioners/{person['id']}", json={"phone": None})
+    assert response.status_code == 200, response.text
+    assert response.json()["phone_masked"] is None
+    assert (await revealed(client, person["id"]))["phone"] is None
+
+
+async def test_malformed_json_is_a_chinese_validation_error(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    before = await counts(session)
+    for raw in (b"{bad json", b'{"name": "\xe7\x8e\x8b"', b"[1,2"):
+        response = await client.post("/api/practitioners", content=raw, headers={"content-type": "application/json"})
+        body = assert_problem(response, 422, "validation_error", "body")
+        assert "JSON" in body["detail"]
+    assert await counts(session) == before

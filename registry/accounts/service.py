@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,56 +87,88 @@ def _actor(user: User, grants: Sequence[RoleGrant], **extra: object) -> Actor:
     )
 
 
+_GRANT_COLUMNS = (
+    User.id.label("user_id"),
+    User.username,
+    User.display_name,
+    RoleGrant.id.label("grant_id"),
+    RoleGrant.role,
+    RoleGrant.region_code,
+    RoleGrant.organization_id,
+    RoleGrant.practitioner_id,
+)
+
+
+def _actor_from_rows(rows: Sequence[Any], **extra: Any) -> Actor:
+    first = rows[0]
+    return Actor(
+        user_id=first.user_id,
+        username=first.username,
+        display_name=first.display_name,
+        grants=tuple(
+            Grant(
+                id=r.grant_id,
+                role=r.role,
+                region_code=r.region_code,
+                organization_id=r.organization_id,
+                practitioner_id=r.practitioner_id,
+            )
+            for r in rows
+            if r.grant_id is not None
+        ),
+        **extra,
+    )
+
+
 async def actor_for_token(
     session: AsyncSession, token: str, *, request_id: str | None = None, client_ip: str | None = None
 ) -> Actor | None:
+    """One round trip (Core, one row per grant): this runs on every API request."""
     now = clock.now()
-    row = (
+    rows = (
         await session.execute(
-            select(ApiToken.id, ApiToken.last_used_at, User)
+            select(ApiToken.id.label("token_id"), ApiToken.last_used_at, *_GRANT_COLUMNS)
             .join(User, User.id == ApiToken.user_id)
+            .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
             .where(
                 ApiToken.token_hash == digest(token),
                 ApiToken.revoked_at.is_(None),
                 (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
                 User.active,
             )
+            .order_by(RoleGrant.id)
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    token_id, last_used, user = row
+    last_used = rows[0].last_used_at
     if last_used is None or now - last_used > dt.timedelta(minutes=5):
         # Coarse on purpose: a write per request would cost more than the information is worth.
-        await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-    return _actor(user, await _grants(session, user.id), via="token", request_id=request_id, client_ip=client_ip)
+        await session.execute(update(ApiToken).where(ApiToken.id == rows[0].token_id).values(last_used_at=now))
+    return _actor_from_rows(rows, via="token", request_id=request_id, client_ip=client_ip)
 
 
 async def actor_for_session(
     session: AsyncSession, cookie: str, *, request_id: str | None = None, client_ip: str | None = None
 ) -> Actor | None:
-    row = (
+    rows = (
         await session.execute(
-            select(WebSession.csrf_token, User)
+            select(WebSession.csrf_token, *_GRANT_COLUMNS)
             .join(User, User.id == WebSession.user_id)
+            .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
             .where(
                 WebSession.token_hash == digest(cookie),
                 WebSession.revoked_at.is_(None),
                 WebSession.expires_at > clock.now(),
                 User.active,
             )
+            .order_by(RoleGrant.id)
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    csrf, user = row
-    return _actor(
-        user,
-        await _grants(session, user.id),
-        via="session",
-        request_id=request_id,
-        client_ip=client_ip,
-        session_csrf=csrf,
+    return _actor_from_rows(
+        rows, via="session", request_id=request_id, client_ip=client_ip, session_csrf=rows[0].csrf_token
     )
 
 

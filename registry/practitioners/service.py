@@ -188,7 +188,8 @@ async def update_practitioner(
         id_number=changes.get("id_number") or person.id_number,
         birth_date=changes.get("birth_date"),
         sex=changes.get("sex"),
-        phone=changes.get("phone"),
+        # An explicit null clears the phone number, like an empty string.
+        phone=("" if changes["phone"] is None else changes["phone"]) if "phone" in changes else None,
         today=today,
     )
     for key in ("education", "social_work_major"):

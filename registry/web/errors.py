@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, SerializationException, ValidationException
 from litestar.response import Redirect, Template
 
 from registry.errors import RegistryError
@@ -126,6 +126,16 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if isinstance(exc, NotFoundException):
         return problem(request, status=404, code="not_found", title="未找到", detail="请求的地址或记录不存在。")
     status = exc.status_code
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
+        # A body that is not JSON at all is a payload problem like any other: 422, in Chinese.
+        return problem(
+            request,
+            status=422,
+            code="validation_error",
+            title="输入格式有误",
+            detail="请求内容不是有效的 JSON，请检查格式（引号、逗号、括号）。",
+            errors=[{"field": "body", "code": "json_invalid", "message": "请求内容不是有效的 JSON。"}],
+        )
     if status >= 500:
         log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
         return problem(
