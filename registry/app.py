@@ -16,12 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from registry.accounts.auth import RequestIdMiddleware, provide_actor
 from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
+from registry.awards.controllers import AwardController
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
 from registry.db import create_engine, create_session_maker
+from registry.education.controllers import EducationController
 from registry.organizations.controllers import OrganizationController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
+from registry.rules.controllers import PolicyController
+from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.system import SystemController
@@ -83,6 +87,10 @@ def create_app(
             CertificationController,
             AccountController,
             AuditController,
+            PolicyController,
+            EducationController,
+            SalaryController,
+            AwardController,
             LoginPages,
         ],
         dependencies={"db_session": Provide(_provide_session), "actor": Provide(provide_actor)},

@@ -31,9 +31,11 @@ def migrate(url: str) -> None:
     """Schema to head, then the region table (an upsert, so every start may run it)."""
     from registry import migrate as mig
     from registry.regions.service import load_regions
+    from registry.rules.service import load_catalogue
 
     mig.upgrade(url)
     _run_in_session(url, load_regions)
+    _run_in_session(url, load_catalogue)
 
 
 def seed_demo(url: str, practitioners: int, seed: int, *, only_if_empty: bool) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -15,15 +16,16 @@ from stdnum.cn import ric
 from registry.accounts.actor import Actor
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
-from registry.models import ApiToken, Employment, RoleGrant, User
+from registry.models import ApiToken, AwardRow, CeRecordRow, Employment, RoleGrant, SalaryRecordRow, User
 from registry.organizations.schemas import OrganizationCreate
 from registry.organizations.service import create_organization
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
 from registry.practitioners.service import add_employment, create_practitioner
 from tests.accounts import make_token, make_user
 
-COUNTY_A = "420102"  # 武汉市江岸区
-COUNTY_B = "430202"  # 株洲市荷塘区
+# A county where every kind of rule has something to say (Hunan: station rules; Zhuzhou: awards).
+COUNTY_A = "430202"  # 株洲市荷塘区
+COUNTY_B = "420102"  # 武汉市江岸区
 ROLES = ("admin", "clerk", "payroll", "hr", "self")
 LOADER = Actor.system("test-loader")
 _serial = itertools.count(1)
@@ -49,6 +51,10 @@ class Side:
     p2: int
     e: int
     c: int
+    ce: int = 0  # a pending CE record of p
+    sal: int = 0  # a pending 2024 salary record of p
+    aw: int = 0  # a nominated award of p
+    aw2: int = 0  # an approved award of p
 
 
 @dataclass
@@ -98,13 +104,52 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         people[0].id,
         CertificationCreate(level="assistant", certificate_number=certificate_number(), exam_year=2020),
     )
-    return Side(region=region, o=org.id, o2=org2.id, p=people[0].id, p2=people[1].id, e=int(e or 0), c=cert.id)
+    ce = CeRecordRow(
+        practitioner_id=people[0].id,
+        activity_date=dt.date(2026, 3, 2),
+        hours=Decimal("3.0"),
+        unit="小时",
+        category="training",
+        provider="市社工协会",
+        course="个案工作实务",
+        status="pending",
+    )
+    sal = SalaryRecordRow(practitioner_id=people[0].id, year=2024, amount=Decimal("60000"), period="annual")
+    awards = [
+        AwardRow(
+            practitioner_id=people[0].id,
+            programme="outstanding_social_worker",
+            round=year,
+            rule_id="ZZ-AWARD",
+            rule_version=1,
+            amount=Decimal(0),
+            status=status,
+            nominated_on=dt.date(year, 5, 1),
+            approved_on=dt.date(year, 6, 1) if status == "approved" else None,
+        )
+        for year, status in ((2024, "nominated"), (2025, "approved"))
+    ]
+    session.add_all([ce, sal, *awards])
+    await session.flush()
+    return Side(
+        region=region,
+        o=org.id,
+        o2=org2.id,
+        p=people[0].id,
+        p2=people[1].id,
+        e=int(e or 0),
+        c=cert.id,
+        ce=ce.id,
+        sal=sal.id,
+        aw=awards[0].id,
+        aw2=awards[1].id,
+    )
 
 
 async def build_scene(session: AsyncSession) -> Scene:
     # Names differ only by county tag, so a name search finds both counties' people.
-    a = await _side(session, COUNTY_A, "江岸")
-    b = await _side(session, COUNTY_B, "荷塘")
+    a = await _side(session, COUNTY_A, "荷塘")
+    b = await _side(session, COUNTY_B, "江岸")
     grants: dict[str, dict[str, Any]] = {
         "admin": {"role": "admin"},
         "clerk": {"role": "civil_affairs", "region_code": COUNTY_A},

@@ -175,9 +175,9 @@ async def test_practitioner_sees_only_their_own_record(anonymous: httpx.AsyncCli
     page = await anonymous.get("/me")
     assert page.status_code == 200
     assert "我的档案" in page.text
-    assert "江岸王明" in page.text
-    assert "江岸李芳" not in page.text and "荷塘" not in page.text
-    assert "4201**********" in page.text  # the ID number, masked
+    assert "荷塘王明" in page.text
+    assert "荷塘李芳" not in page.text and "江岸" not in page.text
+    assert "4302**********" in page.text  # the ID number, masked
     me = (await anonymous.get("/api/me")).json()
     assert me["practitioner"]["id"] == scene.a.p
     assert [c["id"] for c in me["practitioner"]["certifications"]] == [scene.a.c]

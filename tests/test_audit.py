@@ -170,7 +170,7 @@ async def test_organization_create_and_update(
         clerk,
         "POST",
         "/api/organizations",
-        {"name": "江岸区新建社工站", "org_type": "grassroots_station", "region_code": scene.a.region},
+        {"name": "荷塘区新建社工站", "org_type": "grassroots_station", "region_code": scene.a.region},
     )
     oid = response.json()["id"]
     assert (event.action, event.entity_type, event.entity_id, event.region_code) == (
@@ -180,10 +180,10 @@ async def test_organization_create_and_update(
         scene.a.region,
     )
     _, event = await _write_once(
-        session, anonymous, clerk, "PATCH", f"/api/organizations/{oid}", {"name": "江岸区百步亭社工站"}
+        session, anonymous, clerk, "PATCH", f"/api/organizations/{oid}", {"name": "荷塘区月塘社工站"}
     )
     assert event.before is not None and event.after is not None
-    assert (event.before["name"], event.after["name"]) == ("江岸区新建社工站", "江岸区百步亭社工站")
+    assert (event.before["name"], event.after["name"]) == ("荷塘区新建社工站", "荷塘区月塘社工站")
 
 
 async def test_users_grants_and_tokens(anonymous: httpx.AsyncClient, session: AsyncSession, scene: Scene) -> None:
@@ -216,13 +216,13 @@ async def test_users_grants_and_tokens(anonymous: httpx.AsyncClient, session: As
         admin,
         "POST",
         f"/api/users/{uid}/grants",
-        {"role": "payroll_clerk", "region_code": "420100"},
+        {"role": "payroll_clerk", "region_code": "430200"},
     )
     gid = response.json()["id"]
     assert (event.action, event.entity_type, event.after and event.after["region_code"]) == (
         "create",
         "role_grant",
-        "420100",
+        "430200",
     )
     _, event = await _write_once(session, anonymous, admin, "DELETE", f"/api/users/{uid}/grants/{gid}")
     assert (event.action, event.entity_type, event.after) == ("delete", "role_grant", None)

@@ -39,6 +39,9 @@ READ = per_role((200, 200), (200, 404), (200, 404), (200, 404), (200, 404))
 WRITE = per_role((403, 403), (200, 404), (403, 404), (200, 404), (403, 404))
 CREATE_CHILD = per_role((403, 403), (201, 404), (403, 404), (201, 404), (403, 404))
 VERIFY = per_role((403, 403), (200, 404), (403, 404), (403, 404), (403, 404))
+SUBMIT_CE = per_role((403, 403), (201, 404), (403, 404), (201, 404), (201, 404))
+FIGURES = per_role((200, 200), (200, 403), (200, 403), (403, 403), (403, 403))
+ORG_READ = per_role((200, 200), (200, 404), (200, 404), (200, 404), (404, 404))
 ADMIN_ONLY = per_role((200, 200), (403, 403), (403, 403), (403, 403), (403, 403))
 
 
@@ -50,6 +53,9 @@ class Case:
     body: Callable[[Side, str], Any] | None = None
     # Whose account a {user_id} means on side A: the caller's own (default) or the other user's.
     user_is_other: bool = False
+    query: Callable[[Side], dict[str, str]] | None = None
+    # Path values other than the defaults (e.g. the approved award for the payment step).
+    ids: Callable[[Side], dict[str, object]] | None = None
 
 
 CASES = [
@@ -185,6 +191,94 @@ CASES = [
     ),
     # audit trail
     Case("GET", "/api/audit-events", per_role((200, 200), (200, 200), (403, 403), (403, 403), (403, 403))),
+    # policy catalogue and decisions
+    Case("GET", "/api/policies", everyone((200, 200))),
+    Case("GET", "/api/policies/{rule_id:str}", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/policies/{rule_id:str}/versions",
+        per_role((201, 201), *[(403, 403)] * 4),
+        lambda side, role: {
+            "effective_from": "2031-01-01",
+            "params": {
+                "post_types": ["community_worker"],
+                "amounts": {"assistant": "150", "intermediate": "250", "senior": "350"},
+                "amount_unit": "元/月",
+                "floor": True,
+            },
+        },
+    ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/decisions", READ),
+    Case("GET", "/api/regions/{code:str}/figures", FIGURES),
+    # continuing education
+    Case(
+        "POST",
+        "/api/practitioners/{practitioner_id:int}/ce-records",
+        SUBMIT_CE,
+        lambda side, role: {
+            "activity_date": "2026-04-01",
+            "hours": "6.5",
+            "unit": "学时",
+            "category": "supervision",
+            "provider": "市社工协会",
+            "course": "小组督导",
+        },
+    ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/ce-records", READ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/ce-totals", READ, query=lambda side: {"year": "2026"}),
+    Case("GET", "/api/ce-records", per_role((403, 403), (200, 200), (403, 403), (403, 403), (403, 403))),
+    Case("GET", "/api/ce-records/{record_id:int}", READ),
+    Case("POST", "/api/ce-records/{record_id:int}/verify", VERIFY),
+    Case("POST", "/api/ce-records/{record_id:int}/reject", VERIFY, lambda side, role: {"reason": "缺少培训证明"}),
+    # salaries
+    Case(
+        "PUT",
+        "/api/salary-benchmarks",
+        ADMIN_ONLY,
+        lambda side, role: {
+            "region_code": side.region,
+            "year": 2024,
+            "basis": "average_social_wage",
+            "amount": "81234.00",
+            "source": "统计公报",
+        },
+    ),
+    Case("GET", "/api/salary-benchmarks", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/practitioners/{practitioner_id:int}/salaries",
+        CREATE_CHILD,
+        lambda side, role: {"year": 2025, "amount": "6500", "period": "monthly"},
+    ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/salaries", READ),
+    Case("POST", "/api/salaries/{record_id:int}/verify", VERIFY, ids=lambda side: {"record_id": side.sal}),
+    Case(
+        "POST",
+        "/api/salaries/{record_id:int}/reject",
+        VERIFY,
+        lambda side, role: {"reason": "与工资表不符"},
+        ids=lambda side: {"record_id": side.sal},
+    ),
+    Case("GET", "/api/organizations/{org_id:int}/salary-report", ORG_READ, query=lambda side: {"year": "2025"}),
+    # awards
+    Case("GET", "/api/award-programmes", everyone((200, 200)), query=lambda side: {"region": side.region}),
+    Case(
+        "POST",
+        "/api/awards",
+        per_role((403, 403), (201, 404), (403, 404), (403, 404), (403, 404)),
+        lambda side, role: {"practitioner_id": side.p, "programme": "outstanding_social_worker", "round": 2026},
+    ),
+    Case("GET", "/api/awards/{award_id:int}", READ),
+    Case("POST", "/api/awards/{award_id:int}/approve", VERIFY, lambda side, role: {}),
+    Case(
+        "POST",
+        "/api/awards/{award_id:int}/pay",
+        VERIFY,
+        lambda side, role: {"paid_on": "2026-11-01"},
+        ids=lambda side: {"award_id": side.aw2},
+    ),
+    Case("POST", "/api/awards/{award_id:int}/reject", VERIFY, lambda side, role: {"reason": "不符合评选条件"}),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/awards", READ),
 ]
 
 
@@ -201,7 +295,12 @@ def _url(case: Case, scene: Scene, side_name: str, role: str) -> str:
         "user_id": scene.users[role].id if own else scene.other.id,
         "token_id": scene.spare_tokens[role] if own else scene.other_token_id,
         "grant_id": scene.other_grants[0 if side_name == "A" else 1],
+        "rule_id": "HB-ALW-100-200",
+        "record_id": side.ce,
+        "award_id": side.aw,
     }
+    if case.ids is not None:
+        values.update(case.ids(side))
     return re.sub(r"\{(\w+):\w+\}", lambda m: str(values[m.group(1)]), case.path)
 
 
@@ -220,6 +319,7 @@ async def test_matrix(anonymous: httpx.AsyncClient, scene: Scene, case: Case, ro
             case.method,
             _url(case, scene, side_name, role),
             headers=scene.headers(role),
+            params=case.query(side) if case.query else None,
             json=case.body(side, role) if case.body else None,
         )
         got.append(response.status_code)

@@ -24,7 +24,20 @@ Role = Literal["admin", "civil_affairs", "org_hr", "payroll_clerk", "practitione
 
 # What each action on practitioner records (and their employment, certifications, CE and pay)
 # needs. A role not listed cannot do it anywhere; a listed role can do it within its grant's scope.
-Action = Literal["read", "write", "verify", "reveal", "audit", "manage_org", "payroll", "approve_payroll"]
+Action = Literal[
+    "read",
+    "write",
+    "verify",
+    "reveal",
+    "audit",
+    "manage_org",
+    "submit_ce",
+    "submit_salary",
+    "award",
+    "figures",
+    "payroll",
+    "approve_payroll",
+]
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "read": frozenset({"admin", "civil_affairs", "payroll_clerk", "org_hr", "practitioner"}),
     "write": frozenset({"civil_affairs", "org_hr"}),
@@ -32,6 +45,10 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "reveal": frozenset({"admin", "civil_affairs", "payroll_clerk", "org_hr", "practitioner"}),
     "audit": frozenset({"admin", "civil_affairs"}),
     "manage_org": frozenset({"admin", "civil_affairs"}),
+    "submit_ce": frozenset({"civil_affairs", "org_hr", "practitioner"}),
+    "submit_salary": frozenset({"civil_affairs", "org_hr"}),
+    "award": frozenset({"civil_affairs"}),
+    "figures": frozenset({"admin", "civil_affairs", "payroll_clerk"}),
     "payroll": frozenset({"payroll_clerk"}),
     "approve_payroll": frozenset({"civil_affairs"}),
 }

@@ -5,19 +5,25 @@ from registry.models.audit import AuditEvent
 from registry.models.base import Base
 from registry.models.certification import Certification
 from registry.models.organization import Organization
+from registry.models.policy import AwardRow, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
 from registry.models.practitioner import Employment, Practitioner
 from registry.models.region import Region
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "AwardRow",
     "Base",
+    "CeRecordRow",
     "Certification",
     "Employment",
     "Organization",
+    "PolicyRuleRow",
     "Practitioner",
     "Region",
     "RoleGrant",
+    "SalaryBenchmarkRow",
+    "SalaryRecordRow",
     "User",
     "WebSession",
 ]

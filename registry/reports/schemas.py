@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+
+class TargetRead(BaseModel):
+    """One policy target for the region: the figure the registry has beside the target."""
+
+    rule_id: str
+    rule_ref: str
+    title: str
+    measure: str
+    target: Decimal | None
+    actual: Decimal | None
+    met: bool | None  # None: no data in the registry, or the rule sets no target for this year
+    text: str
+    citation: str
+
+
+class OrgShareRead(BaseModel):
+    organization_id: int
+    name: str
+    staff: int
+    qualified: int
+    share: Decimal | None
+    met: bool | None
+
+
+class RegionFigures(BaseModel):
+    region_code: str
+    region_name: str
+    as_of: date
+    practitioners: int
+    in_post: int
+    certified_by_level: dict[str, int]
+    registration_valid_by_level: dict[str, int]
+    in_post_by_post_type: dict[str, int]
+    organizations_by_type: dict[str, int]
+    station_staff: int
+    station_staff_qualified: int
+    targets: list[TargetRead]
+    organizations_share: list[OrgShareRead]

@@ -1,0 +1,1 @@
+"""Policy as data (``catalogue.toml``) and its pure evaluation (``evaluate.py``)."""

@@ -1,0 +1,84 @@
+"""Gathering one practitioner's facts for the evaluator (a handful of queries, no N+1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.accounts.actor import Actor
+from registry.models import (
+    AwardRow,
+    CeRecordRow,
+    Certification,
+    Employment,
+    Organization,
+    Practitioner,
+    SalaryBenchmarkRow,
+    SalaryRecordRow,
+)
+from registry.practitioners.service import get_practitioner
+from registry.rules import evaluate
+from registry.rules.model import AwardHeld, Benchmark, CeRecord, Cert, Facts, Pay, Spell
+from registry.rules.schemas import DecisionsRead
+from registry.rules.service import decision_read, rule_book
+
+
+async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
+    spells = (
+        await session.execute(
+            select(Employment, Organization.region_code)
+            .join(Organization, Organization.id == Employment.organization_id)
+            .where(Employment.practitioner_id == person.id)
+        )
+    ).all()
+    certs = (await session.scalars(select(Certification).where(Certification.practitioner_id == person.id))).all()
+    ce = (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id == person.id))).all()
+    pay = (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id == person.id))).all()
+    awards = (await session.scalars(select(AwardRow).where(AwardRow.practitioner_id == person.id))).all()
+    regions = {region for _, region in spells} | ({person.region_code} if person.region_code else set())
+    chain = {code for r in regions for code in (r, r[:4] + "00", r[:2] + "0000")}
+    benchmarks = (
+        (await session.scalars(select(SalaryBenchmarkRow).where(SalaryBenchmarkRow.region_code.in_(chain)))).all()
+        if chain
+        else []
+    )
+    return Facts(
+        practitioner_id=person.id,
+        birth_date=person.birth_date,
+        education=person.education,
+        region_code=person.region_code,
+        spells=tuple(
+            Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
+            for e, region in spells
+        ),
+        certs=tuple(
+            Cert(
+                c.id,
+                c.level,
+                c.certificate_number,
+                c.verification_status,
+                c.registration_valid_from,
+                c.registration_valid_to,
+            )
+            for c in certs
+        ),
+        ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status) for r in ce),
+        pay={p.year: Pay(p.year, p.amount, p.period, p.status) for p in pay},
+        benchmarks=tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source) for b in benchmarks),
+        awards=tuple(AwardHeld(a.programme, a.status, a.round or None) for a in awards),
+    )
+
+
+async def practitioner_decisions(
+    session: AsyncSession, actor: Actor, practitioner_id: int, as_of: dt.date
+) -> DecisionsRead:
+    person = await get_practitioner(session, actor, practitioner_id)
+    facts = await load_facts(session, person)
+    book = await rule_book(session)
+    return DecisionsRead(
+        practitioner_id=person.id,
+        as_of=as_of,
+        decisions=[decision_read(d) for d in evaluate.decisions(facts, book, as_of)],
+    )

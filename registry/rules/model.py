@@ -1,0 +1,222 @@
+"""The vocabulary of policy evaluation: rules, a person's facts, findings and decisions.
+
+Plain frozen dataclasses so that the evaluator stays a set of pure functions: the same facts
+and rules always give the same decision, whoever asks and whenever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from registry.regions.codes import in_subtree, prefix_of
+
+LEVEL_RANK = {"assistant": 1, "intermediate": 2, "senior": 3}
+EDUCATION_RANK = {"below_secondary": 0, "secondary": 1, "associate": 2, "bachelor": 3, "master": 4, "doctor": 5}
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    id: str
+    version: int
+    kind: str
+    title: str
+    region_code: str | None  # None: nationwide
+    effective_from: dt.date
+    effective_to: dt.date | None
+    params: Mapping[str, Any]
+    issuer: str
+    document_title: str
+    document_number: str
+    clause: str
+    source: str
+    trust: str
+    note: str | None = None
+    alias: str | None = None
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def covers_region(self, code: str | None) -> bool:
+        if self.region_code is None:
+            return True
+        return code is not None and in_subtree(code, self.region_code)
+
+    @property
+    def specificity(self) -> int:
+        return 0 if self.region_code is None else len(prefix_of(self.region_code))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id} v{self.version}" + (f"（{self.alias}）" if self.alias else "")
+
+    @property
+    def citation(self) -> str:
+        return f"{self.issuer}《{self.document_title}》（{self.document_number}）{self.clause}"
+
+
+class RuleBook:
+    """The rules available for evaluation, with the catalogue's resolution order."""
+
+    def __init__(self, rules: Iterable[PolicyRule]) -> None:
+        self.rules = tuple(rules)
+
+    def chain(self, kind: str, region_code: str | None, day: dt.date) -> list[PolicyRule]:
+        """Rules of ``kind`` in force on ``day`` that cover the region: for each rule id its
+        highest version in force, most specific region first."""
+        best: dict[tuple[str, str | None], PolicyRule] = {}
+        for rule in self.rules:
+            if rule.kind != kind or not rule.in_force(day) or not rule.covers_region(region_code):
+                continue
+            key = (rule.id, rule.region_code)
+            if key not in best or best[key].version < rule.version:
+                best[key] = rule
+        return sorted(best.values(), key=lambda r: (-r.specificity, r.id))
+
+    def resolve(self, kind: str, region_code: str | None, day: dt.date) -> PolicyRule | None:
+        chain = self.chain(kind, region_code, day)
+        return chain[0] if chain else None
+
+    def find(self, rule_id: str, version: int) -> PolicyRule | None:
+        return next((r for r in self.rules if r.id == rule_id and r.version == version), None)
+
+
+# --- facts about one person -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spell:
+    organization_id: int
+    region_code: str  # the employer's region
+    post_type: str
+    duty_level: str | None
+    start: dt.date
+    end: dt.date | None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def overlaps(self, first: dt.date, last: dt.date) -> bool:
+        return self.start <= last and (self.end is None or self.end >= first)
+
+
+@dataclass(frozen=True)
+class Cert:
+    id: int
+    level: str
+    number: str
+    status: str
+    registration_from: dt.date | None
+    registration_to: dt.date | None
+
+    def valid_on(self, day: dt.date) -> bool:
+        return (
+            self.status == "verified"
+            and self.registration_from is not None
+            and self.registration_to is not None
+            and self.registration_from <= day <= self.registration_to
+        )
+
+
+@dataclass(frozen=True)
+class CeRecord:
+    day: dt.date
+    hours: Decimal
+    unit: str  # "学时" or "小时"
+    category: str  # training / supervision / academic / other
+    status: str = "verified"
+
+
+@dataclass(frozen=True)
+class Pay:
+    year: int
+    amount: Decimal
+    period: str  # "annual" or "monthly"
+    status: str = "verified"
+
+    @property
+    def annual(self) -> Decimal:
+        return self.amount if self.period == "annual" else self.amount * 12
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    region_code: str
+    year: int
+    basis: str
+    amount: Decimal  # yuan per year
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class AwardHeld:
+    programme: str
+    status: str  # nominated / approved / paid / rejected
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    practitioner_id: int
+    birth_date: dt.date
+    education: str
+    region_code: str | None  # current jurisdiction (used when no spell says otherwise)
+    spells: tuple[Spell, ...] = ()
+    certs: tuple[Cert, ...] = ()
+    ce: tuple[CeRecord, ...] = ()
+    pay: Mapping[int, Pay] = field(default_factory=dict)
+    benchmarks: tuple[Benchmark, ...] = ()
+    awards: tuple[AwardHeld, ...] = ()
+
+    def spell_on(self, day: dt.date) -> Spell | None:
+        current = [s for s in self.spells if s.covers(day)]
+        return max(current, key=lambda s: s.start) if current else None
+
+    def region_on(self, day: dt.date) -> str | None:
+        spell = self.spell_on(day)
+        if spell is not None:
+            return spell.region_code
+        before = [s for s in self.spells if s.start <= day]
+        if before:
+            return max(before, key=lambda s: s.start).region_code
+        return self.region_code
+
+
+# --- what the evaluator says -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    version: int
+    met: bool | None  # None: not applicable, in progress or no data
+    text: str  # plain Chinese, for the clerk and the practitioner
+    figures: Mapping[str, str]
+    citation: str
+    rule_ref: str = ""
+
+    @classmethod
+    def of(cls, rule: PolicyRule, met: bool | None, text: str, **figures: object) -> Finding:
+        return cls(
+            rule_id=rule.id,
+            version=rule.version,
+            met=met,
+            text=text,
+            figures={k: str(v) for k, v in figures.items()},
+            citation=rule.citation,
+            rule_ref=rule.ref,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    question: str  # allowance / ce / salary / award / qualification
+    period: str  # "2026-11", "2026" or a date
+    outcome: bool | None  # None: no rule applies here
+    summary: str
+    findings: tuple[Finding, ...]
+    amount: Decimal | None = None
+    subject: str | None = None  # e.g. the award programme
