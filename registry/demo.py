@@ -161,8 +161,94 @@ async def seed_demo(
     for start in range(0, len(certs), 5000):
         await session.execute(insert(Certification), certs[start : start + 5000])
     await refresh_jurisdiction(session, today=today)
+    await _seed_incentive_facts(session, rng, today, [p.id for p in people], spells)
     await seed_demo_accounts(session, today=today)
     return DemoSummary(len(orgs), len(people), len(certs), len(spells))
+
+
+# Demo reference wages (yuan per year, previous-year figures). Not official statistics: a real
+# installation enters the published figures through PUT /api/salary-benchmarks.
+DEMO_BENCHMARKS = [
+    ("420000", "average_social_wage", 86000),
+    ("430000", "average_social_wage", 80000),
+    ("430200", "average_social_wage", 83000),
+    ("620000", "average_social_wage", 76000),
+    ("350200", "urban_nonprivate_inpost_avg_wage", 118000),
+]
+CE_COURSES = [
+    ("training", "社区社会工作实务培训", "市社会工作协会"),
+    ("training", "个案管理与评估", "省民政干部学校"),
+    ("supervision", "小组督导", "市社会工作督导中心"),
+    ("supervision", "个别督导", "机构督导"),
+    ("academic", "社会工作学术年会", "省社会工作学会"),
+    ("other", "线上专题讲座", "中国社会工作联合会"),
+]
+
+
+async def _seed_incentive_facts(
+    session: AsyncSession, rng: random.Random, today: dt.date, people: list[int], spells: list[dict[str, object]]
+) -> None:
+    """Reference wages, CE records of this year and last, and last year's pay of those in post."""
+    from decimal import Decimal
+
+    from registry.models import CeRecordRow, SalaryBenchmarkRow, SalaryRecordRow
+
+    rows = []
+    for region, basis, amount in DEMO_BENCHMARKS:
+        for year in range(today.year - 3, today.year):
+            grown = int(amount * (1.05 ** (year - (today.year - 1))))
+            rows.append(
+                {
+                    "region_code": region,
+                    "year": year,
+                    "basis": basis,
+                    "amount": Decimal(grown),
+                    "source": "演示数据（非官方统计）",
+                }
+            )
+    await session.execute(insert(SalaryBenchmarkRow), rows)
+
+    in_post = {int(str(s["practitioner_id"])) for s in spells if s["in_post_to"] is None}
+    ce_rows: list[dict[str, object]] = []
+    for pid in people:
+        if pid not in in_post:
+            continue
+        for year in (today.year - 1, today.year):
+            last = today if year == today.year else dt.date(year, 12, 31)
+            days = rng.sample(range((last - dt.date(year, 1, 1)).days + 1), k=rng.randrange(0, 12))
+            for offset in days:
+                category, course, provider = rng.choice(CE_COURSES)
+                ce_rows.append(
+                    {
+                        "practitioner_id": pid,
+                        "activity_date": dt.date(year, 1, 1) + dt.timedelta(days=offset),
+                        "hours": Decimal(rng.choice(["2", "3", "4", "6", "8", "8", "16"])),
+                        "unit": "学时" if rng.random() < 0.7 else "小时",
+                        "category": category,
+                        "provider": provider,
+                        "course": course,
+                        "status": _weighted(rng, [("verified", 85), ("pending", 11), ("rejected", 4)]),
+                    }
+                )
+    for start in range(0, len(ce_rows), 5000):
+        await session.execute(insert(CeRecordRow), ce_rows[start : start + 5000])
+
+    pay_rows = []
+    for pid in sorted(in_post):
+        if rng.random() < 0.7:
+            monthly = rng.random() < 0.4
+            annual = Decimal(rng.randrange(55_000, 150_000, 500))
+            pay_rows.append(
+                {
+                    "practitioner_id": pid,
+                    "year": today.year - 1,
+                    "amount": (annual / 12).quantize(Decimal("1")) if monthly else annual,
+                    "period": "monthly" if monthly else "annual",
+                    "status": _weighted(rng, [("verified", 90), ("pending", 10)]),
+                }
+            )
+    for start in range(0, len(pay_rows), 5000):
+        await session.execute(insert(SalaryRecordRow), pay_rows[start : start + 5000])
 
 
 # Shown by the run command; a demo installation is not a place for real data.

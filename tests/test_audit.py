@@ -268,3 +268,80 @@ async def test_record_trail_masks_numbers_and_is_scoped(
     assert {e["practitioner_id"] for e in trail} == {scene.a.p}
     other = await anonymous.get(f"/api/practitioners/{scene.b.p}/audit", headers=clerk)
     assert other.status_code == 404
+
+
+async def test_incentive_records(anonymous: httpx.AsyncClient, session: AsyncSession, scene: Scene) -> None:
+    """CE records, pay, benchmarks, awards and policy versions: one row each, before and after."""
+    self_, clerk, hr, admin = (scene.headers(r) for r in ("self", "clerk", "hr", "admin"))
+    response, event = await _write_once(
+        session,
+        anonymous,
+        self_,
+        "POST",
+        f"/api/practitioners/{scene.a.p}/ce-records",
+        {
+            "activity_date": "2026-06-01",
+            "hours": "3.5",
+            "unit": "学时",
+            "category": "academic",
+            "provider": "省社工学会",
+            "course": "年会",
+        },
+    )
+    ce = response.json()["id"]
+    assert (event.action, event.entity_type, event.actor_name) == ("create", "ce_record", "user-self")
+    assert event.after is not None and event.after["hours"] == "3.5" and event.after["status"] == "pending"
+    _, event = await _write_once(session, anonymous, clerk, "POST", f"/api/ce-records/{ce}/verify")
+    assert event.before is not None and event.after is not None
+    assert (event.action, event.before["status"], event.after["status"]) == ("verify", "pending", "verified")
+
+    response, event = await _write_once(
+        session, anonymous, hr, "POST", f"/api/practitioners/{scene.a.p}/salaries", {"year": 2025, "amount": "88000"}
+    )
+    assert (event.action, event.entity_type) == ("create", "salary_record")
+    assert event.after is not None and event.after["amount"] == "88000.00"
+    _, event = await _write_once(
+        session, anonymous, clerk, "POST", f"/api/salaries/{response.json()['id']}/reject", {"reason": "与工资表不符"}
+    )
+    assert event.after is not None and (event.action, event.after["rejection_reason"]) == ("reject", "与工资表不符")
+
+    body = {
+        "region_code": "430200",
+        "year": 2024,
+        "basis": "average_social_wage",
+        "amount": "76000",
+        "source": "株洲市统计局",
+    }
+    _, event = await _write_once(session, anonymous, admin, "PUT", "/api/salary-benchmarks", body)
+    assert (event.action, event.before) == ("create", None)
+    _, event = await _write_once(
+        session, anonymous, admin, "PUT", "/api/salary-benchmarks", {**body, "amount": "76500"}
+    )
+    assert event.before is not None and event.after is not None
+    assert (event.action, event.before["amount"], event.after["amount"]) == ("update", "76000.00", "76500.00")
+
+    response, event = await _write_once(
+        session,
+        anonymous,
+        clerk,
+        "POST",
+        "/api/awards",
+        {"practitioner_id": scene.a.p2, "programme": "outstanding_social_worker", "round": 2026},
+    )
+    assert (event.action, event.entity_type, event.practitioner_id) == ("create", "award", scene.a.p2)
+    _, event = await _write_once(
+        session, anonymous, clerk, "POST", f"/api/awards/{scene.a.aw2}/pay", {"paid_on": "2026-11-01"}
+    )
+    assert event.before is not None and event.after is not None
+    assert (event.action, event.before["status"], event.after["status"]) == ("pay", "approved", "paid")
+
+    _, event = await _write_once(
+        session,
+        anonymous,
+        admin,
+        "POST",
+        "/api/policies/XM-CE-80/versions",
+        {"effective_from": "2027-01-01", "params": {"min_hours": "90", "unit": "学时", "class_hour_minutes": 45}},
+    )
+    assert (event.action, event.entity_type, event.entity_id) == ("create", "policy_rule", "XM-CE-80 v2")
+    assert event.after is not None and event.after["params"]["min_hours"] == "90"

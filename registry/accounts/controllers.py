@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParam
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.accounts import service
 from registry.accounts.actor import ROLE_LABELS, Actor
 from registry.accounts.auth import (
@@ -36,9 +37,13 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from registry.awards.service import award_read, list_awards
 from registry.config import Settings
+from registry.education.service import list_for_practitioner
 from registry.practitioners.schemas import PractitionerDetail
 from registry.practitioners.service import practitioner_detail
+from registry.rules.facts import practitioner_decisions
+from registry.rules.schemas import DecisionsRead
 from registry.schemas import Page
 from registry.web.errors import problem
 
@@ -57,8 +62,10 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, *, max_age: int
 
 
 class MeResponse(MeRead):
-    # The practitioner's own record when the user holds the practitioner role.
+    # The practitioner's own record when the user holds the practitioner role, and what the
+    # rules say about it today.
     practitioner: PractitionerDetail | None = None
+    decisions: DecisionsRead | None = None
 
 
 class AccountController(Controller):
@@ -99,6 +106,7 @@ class AccountController(Controller):
             user=await service.user_read(db_session, user),
             csrf_token=actor.session_csrf,
             practitioner=await practitioner_detail(db_session, actor, own) if own else None,
+            decisions=await practitioner_decisions(db_session, actor, own, clock.today()) if own else None,
         )
 
     @post("/me/password", status_code=204, summary="修改本人密码")
@@ -305,6 +313,11 @@ class LoginPages(Controller):
                 "actor": actor,
                 "user": await service.user_read(db_session, user),
                 "person": await practitioner_detail(db_session, actor, own) if own else None,
+                "decisions": await practitioner_decisions(db_session, actor, own, clock.today()) if own else None,
+                "ce_records": await list_for_practitioner(db_session, actor, own, year=clock.today().year)
+                if own
+                else [],
+                "awards": [award_read(a) for a in await list_awards(db_session, actor, own)] if own else [],
                 "role_labels": ROLE_LABELS,
                 "csrf": actor.session_csrf,
             },

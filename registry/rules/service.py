@@ -180,7 +180,7 @@ async def add_version(session: AsyncSession, actor: Actor, rule_id: str, data: P
     row = PolicyRuleRow(
         rule_id=latest.rule_id,
         version=latest.version + 1,
-        alias=latest.alias if region == latest.region_code else None,
+        alias=None,  # an alias names the source of one version only
         kind=latest.kind,
         title=data.title or latest.title,
         region_code=region,
