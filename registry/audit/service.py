@@ -35,6 +35,12 @@ def snapshot(obj: object) -> dict[str, Any]:
     return {attr.key: _jsonable(getattr(obj, attr.key)) for attr in mapper.column_attrs if attr.key not in _SKIP}
 
 
+def about(person: Any) -> dict[str, Any]:
+    """Where an event about a practitioner's record belongs: their region, employer and id
+    (what the region's staff may read, and the record's own trail)."""
+    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
+
+
 async def record(
     session: AsyncSession,
     actor: Actor,

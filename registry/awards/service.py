@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
-from registry.audit.service import record, snapshot
+from registry.audit.service import about, record, snapshot
 from registry.awards.schemas import AwardApprove, AwardNominate, AwardPay, AwardRead, AwardReject, ProgrammeRead
 from registry.db import flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -26,10 +26,6 @@ _CONSTRAINTS = {
         "programme", "award_duplicate", "该社工已有此项奖励（或提名），不能重复奖励。"
     )
 }
-
-
-def _where(person: Practitioner) -> dict[str, Any]:
-    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
 
 
 def award_read(row: AwardRow) -> AwardRead:
@@ -92,7 +88,7 @@ async def nominate(session: AsyncSession, actor: Actor, data: AwardNominate) -> 
     session.add(row)
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(row)
-    await record(session, actor, "create", "award", row.id, after=snapshot(row), **_where(person))
+    await record(session, actor, "create", "award", row.id, after=snapshot(row), **about(person))
     return row
 
 
@@ -130,7 +126,7 @@ async def _transition(
     await session.flush()
     await session.refresh(award)
     action = {"approved": "approve", "paid": "pay", "rejected": "reject"}[to]
-    await record(session, actor, action, "award", award.id, before=before, after=snapshot(award), **_where(person))
+    await record(session, actor, action, "award", award.id, before=before, after=snapshot(award), **about(person))
     return award
 
 

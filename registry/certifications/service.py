@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
-from registry.audit.service import record, snapshot
+from registry.audit.service import about, record, snapshot
 from registry.certifications.schemas import (
     CertificationCreate,
     CertificationRead,
@@ -84,10 +84,6 @@ async def certification_read(session: AsyncSession, cert: Certification) -> Cert
     return read
 
 
-def _where(person: Practitioner) -> dict[str, Any]:
-    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
-
-
 async def add_certification(
     session: AsyncSession,
     actor: Actor,
@@ -102,7 +98,7 @@ async def add_certification(
     session.add(cert)
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(cert)
-    await record(session, actor, "create", "certification", cert.id, after=snapshot(cert), **_where(person))
+    await record(session, actor, "create", "certification", cert.id, after=snapshot(cert), **about(person))
     return cert
 
 
@@ -165,7 +161,7 @@ async def update_certification(
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(cert)
     await record(
-        session, actor, "update", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+        session, actor, "update", "certification", cert.id, before=before, after=snapshot(cert), **about(person)
     )
     return cert
 
@@ -182,7 +178,7 @@ async def verify_certification(session: AsyncSession, actor: Actor, certificatio
     await session.flush()
     await session.refresh(cert)
     await record(
-        session, actor, "verify", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+        session, actor, "verify", "certification", cert.id, before=before, after=snapshot(cert), **about(person)
     )
     return cert
 
@@ -201,6 +197,6 @@ async def reject_certification(
     await session.flush()
     await session.refresh(cert)
     await record(
-        session, actor, "reject", "certification", cert.id, before=before, after=snapshot(cert), **_where(person)
+        session, actor, "reject", "certification", cert.id, before=before, after=snapshot(cert), **about(person)
     )
     return cert

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
-from registry.audit.service import record, snapshot
+from registry.audit.service import about, record, snapshot
 from registry.education.schemas import CeRecordCreate, CeRecordRead, CeRecordReject, CeYearTotals
 from registry.errors import Conflict, InvalidInput, NotFound, Problems
 from registry.models import CeRecordRow, Practitioner
@@ -21,10 +20,6 @@ from registry.practitioners.service import get_practitioner
 from registry.schemas import Page
 
 MAX_HOURS_PER_DAY = Decimal(24)
-
-
-def _where(person: Practitioner) -> dict[str, Any]:
-    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
 
 
 async def submit(
@@ -76,7 +71,7 @@ async def submit(
     session.add(row)
     await session.flush()
     await session.refresh(row)
-    await record(session, actor, "create", "ce_record", row.id, after=snapshot(row), **_where(person))
+    await record(session, actor, "create", "ce_record", row.id, after=snapshot(row), **about(person))
     return row
 
 
@@ -116,7 +111,7 @@ async def _decide(session: AsyncSession, actor: Actor, record_id: int, status: s
     await session.flush()
     await session.refresh(row)
     action = "verify" if status == "verified" else "reject"
-    await record(session, actor, action, "ce_record", row.id, before=before, after=snapshot(row), **_where(person))
+    await record(session, actor, action, "ce_record", row.id, before=before, after=snapshot(row), **about(person))
     return row
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, organization_scope, practitioner_scope
 from registry.audit.schemas import AuditEventRead
-from registry.audit.service import list_events, record, snapshot
+from registry.audit.service import about, list_events, record, snapshot
 from registry.certifications.schemas import CertificationRead
 from registry.db import flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
@@ -135,13 +135,8 @@ async def create_practitioner(
         await refresh_jurisdiction(session, today=today, practitioner_id=person.id)
     await session.refresh(person)
     _require_still_in_scope(actor, person, "employment.organization_id" if data.employment else "household_region_code")
-    await record(session, actor, "create", "practitioner", person.id, after=snapshot(person), **_where(person))
+    await record(session, actor, "create", "practitioner", person.id, after=snapshot(person), **about(person))
     return person
-
-
-def _where(person: Practitioner) -> dict[str, Any]:
-    """Where an event about this person belongs, for the audit trail's scoping."""
-    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
 
 
 def _require_still_in_scope(actor: Actor, person: Practitioner, field: str) -> None:
@@ -212,7 +207,7 @@ async def update_practitioner(
     await session.refresh(person)
     _require_still_in_scope(actor, person, "household_region_code")
     await record(
-        session, actor, "update", "practitioner", person.id, before=before, after=snapshot(person), **_where(person)
+        session, actor, "update", "practitioner", person.id, before=before, after=snapshot(person), **about(person)
     )
     return person
 
@@ -227,7 +222,7 @@ async def reveal(session: AsyncSession, actor: Actor, practitioner_id: int, data
         "practitioner",
         person.id,
         detail={"fields": sorted(data.fields), "reason": data.reason},
-        **_where(person),
+        **about(person),
     )
     return RevealResult(
         id=person.id,
@@ -431,7 +426,7 @@ async def add_employment(
     await session.refresh(person)
     _require_still_in_scope(actor, person, "organization_id")
     await session.refresh(spell)
-    await record(session, actor, "create", "employment", spell.id, after=snapshot(spell), **_where(person))
+    await record(session, actor, "create", "employment", spell.id, after=snapshot(spell), **about(person))
     return await get_employment(session, actor, spell.id, today=today)
 
 
@@ -486,7 +481,7 @@ async def update_employment(
     _require_still_in_scope(actor, person, "organization_id")
     await session.refresh(spell)
     await record(
-        session, actor, "update", "employment", spell.id, before=before, after=snapshot(spell), **_where(person)
+        session, actor, "update", "employment", spell.id, before=before, after=snapshot(spell), **about(person)
     )
     return await get_employment(session, actor, spell.id, today=today)
 

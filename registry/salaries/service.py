@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
-from registry.audit.service import record, snapshot
+from registry.audit.service import about, record, snapshot
 from registry.db import flush_or_raise
 from registry.errors import Conflict, InvalidInput, NotFound, Problems
 from registry.models import Practitioner, SalaryBenchmarkRow, SalaryRecordRow
@@ -30,10 +29,6 @@ _CONSTRAINTS = {
         "year", "salary_year_duplicate", "该年度薪酬已登记；如需更正请先驳回原记录或修改原记录。"
     )
 }
-
-
-def _where(person: Practitioner) -> dict[str, Any]:
-    return {"region_code": person.region_code, "organization_id": person.organization_id, "practitioner_id": person.id}
 
 
 async def upsert_benchmark(session: AsyncSession, actor: Actor, data: BenchmarkUpsert) -> SalaryBenchmarkRow:
@@ -122,7 +117,7 @@ async def submit_salary(
     session.add(row)
     await flush_or_raise(session, _CONSTRAINTS)
     await session.refresh(row)
-    await record(session, actor, "create", "salary_record", row.id, after=snapshot(row), **_where(person))
+    await record(session, actor, "create", "salary_record", row.id, after=snapshot(row), **about(person))
     return row
 
 
@@ -157,7 +152,7 @@ async def decide_salary(
     await session.flush()
     await session.refresh(row)
     action = "reject" if reject else "verify"
-    await record(session, actor, action, "salary_record", row.id, before=before, after=snapshot(row), **_where(person))
+    await record(session, actor, action, "salary_record", row.id, before=before, after=snapshot(row), **about(person))
     return row
 
 
