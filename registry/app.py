@@ -22,6 +22,7 @@ from registry.config import REPO_ROOT, Settings
 from registry.db import create_engine, create_session_maker
 from registry.education.controllers import EducationController
 from registry.organizations.controllers import OrganizationController
+from registry.payroll.controllers import PayrollController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
 from registry.rules.controllers import PolicyController
@@ -91,6 +92,7 @@ def create_app(
             EducationController,
             SalaryController,
             AwardController,
+            PayrollController,
             LoginPages,
         ],
         dependencies={"db_session": Provide(_provide_session), "actor": Provide(provide_actor)},

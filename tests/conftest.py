@@ -32,6 +32,7 @@ async def _recreate(admin_url: str, name: str) -> None:
 
 
 class TestDatabases:
+    __test__ = False  # a helper, not a test class
     """Makes fresh databases on the test server: the embedded one, or REGISTRY_TEST_ADMIN_URL."""
 
     def __init__(self) -> None:

@@ -16,7 +16,16 @@ from stdnum.cn import ric
 from registry.accounts.actor import Actor
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
-from registry.models import ApiToken, AwardRow, CeRecordRow, Employment, RoleGrant, SalaryRecordRow, User
+from registry.models import (
+    ApiToken,
+    AwardRow,
+    CeRecordRow,
+    Employment,
+    PayrollRun,
+    RoleGrant,
+    SalaryRecordRow,
+    User,
+)
 from registry.organizations.schemas import OrganizationCreate
 from registry.organizations.service import create_organization
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
@@ -55,6 +64,9 @@ class Side:
     sal: int = 0  # a pending 2024 salary record of p
     aw: int = 0  # a nominated award of p
     aw2: int = 0  # an approved award of p
+    run: int = 0  # a computed draft payroll run of the region (2026-09)
+    run_sub: int = 0  # a submitted one (2026-08)
+    run_app: int = 0  # an approved one (2026-07)
 
 
 @dataclass
@@ -129,7 +141,17 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         )
         for year, status in ((2024, "nominated"), (2025, "approved"))
     ]
-    session.add_all([ce, sal, *awards])
+    runs = [
+        PayrollRun(
+            region_code=region,
+            month=dt.date(2026, month, 1),
+            cutoff=dt.date(2026, month, 28),
+            status=status,
+            computed_at=dt.datetime(2026, month, 5, tzinfo=dt.UTC),
+        )
+        for month, status in ((9, "draft"), (8, "submitted"), (7, "approved"))
+    ]
+    session.add_all([ce, sal, *awards, *runs])
     await session.flush()
     return Side(
         region=region,
@@ -143,6 +165,9 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         sal=sal.id,
         aw=awards[0].id,
         aw2=awards[1].id,
+        run=runs[0].id,
+        run_sub=runs[1].id,
+        run_app=runs[2].id,
     )
 
 

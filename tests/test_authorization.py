@@ -42,6 +42,9 @@ VERIFY = per_role((403, 403), (200, 404), (403, 404), (403, 404), (403, 404))
 SUBMIT_CE = per_role((403, 403), (201, 404), (403, 404), (201, 404), (201, 404))
 FIGURES = per_role((200, 200), (200, 403), (200, 403), (403, 403), (403, 403))
 ORG_READ = per_role((200, 200), (200, 404), (200, 404), (200, 404), (404, 404))
+RUN_READ = per_role((200, 200), (200, 404), (200, 404), (404, 404), (404, 404))
+PREPARE = per_role((403, 403), (403, 404), (200, 404), (404, 404), (404, 404))
+APPROVE = per_role((403, 403), (200, 404), (403, 404), (404, 404), (404, 404))
 ADMIN_ONLY = per_role((200, 200), (403, 403), (403, 403), (403, 403), (403, 403))
 
 
@@ -279,6 +282,51 @@ CASES = [
     ),
     Case("POST", "/api/awards/{award_id:int}/reject", VERIFY, lambda side, role: {"reason": "不符合评选条件"}),
     Case("GET", "/api/practitioners/{practitioner_id:int}/awards", READ),
+    # payroll
+    Case(
+        "POST",
+        "/api/payroll-runs",
+        per_role((403, 403), (403, 403), (201, 422), (403, 403), (403, 403)),
+        lambda side, role: {"region_code": side.region, "month": "2026-10"},
+    ),
+    Case("GET", "/api/payroll-runs", everyone((200, 200))),
+    Case(
+        "GET",
+        "/api/payroll-runs/verify-chain",
+        per_role((200, 200), (200, 403), (200, 403), (403, 403), (403, 403)),
+        query=lambda side: {"region": side.region},
+    ),
+    Case("GET", "/api/payroll-runs/{run_id:int}", RUN_READ),
+    Case(
+        "DELETE", "/api/payroll-runs/{run_id:int}", per_role((403, 403), (403, 404), (204, 404), (404, 404), (404, 404))
+    ),
+    Case("GET", "/api/payroll-runs/{run_id:int}/lines", RUN_READ),
+    Case("GET", "/api/payroll-runs/{run_id:int}/diff", RUN_READ),
+    Case("POST", "/api/payroll-runs/{run_id:int}/compute", PREPARE),
+    # Allowed for the clerk, then refused for its content (no closed month to correct): 422.
+    Case(
+        "POST",
+        "/api/payroll-runs/{run_id:int}/adjustments",
+        per_role((403, 403), (403, 404), (422, 404), (404, 404), (404, 404)),
+        lambda side, role: {"practitioner_id": side.p, "corrects_month": "2026-06", "reason": "漏发"},
+    ),
+    Case("POST", "/api/payroll-runs/{run_id:int}/submit", PREPARE),
+    Case("POST", "/api/payroll-runs/{run_id:int}/approve", APPROVE, ids=lambda side: {"run_id": side.run_sub}),
+    Case(
+        "POST",
+        "/api/payroll-runs/{run_id:int}/return",
+        APPROVE,
+        lambda side, role: {"reason": "金额需复核"},
+        ids=lambda side: {"run_id": side.run_sub},
+    ),
+    Case(
+        "POST",
+        "/api/payroll-runs/{run_id:int}/close",
+        per_role((403, 403), (200, 404), (200, 404), (404, 404), (404, 404)),
+        ids=lambda side: {"run_id": side.run_app},
+    ),
+    Case("GET", "/api/payroll-runs/{run_id:int}/export.csv", RUN_READ),
+    Case("GET", "/api/payroll-runs/{run_id:int}/export.xlsx", RUN_READ),
 ]
 
 
@@ -298,6 +346,7 @@ def _url(case: Case, scene: Scene, side_name: str, role: str) -> str:
         "rule_id": "HB-ALW-100-200",
         "record_id": side.ce,
         "award_id": side.aw,
+        "run_id": side.run,
     }
     if case.ids is not None:
         values.update(case.ids(side))

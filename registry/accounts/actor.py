@@ -36,6 +36,7 @@ Action = Literal[
     "award",
     "figures",
     "payroll",
+    "payroll_read",
     "approve_payroll",
 ]
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -50,6 +51,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "award": frozenset({"civil_affairs"}),
     "figures": frozenset({"admin", "civil_affairs", "payroll_clerk"}),
     "payroll": frozenset({"payroll_clerk"}),
+    "payroll_read": frozenset({"admin", "payroll_clerk", "civil_affairs"}),
     "approve_payroll": frozenset({"civil_affairs"}),
 }
 

@@ -5,6 +5,7 @@ from registry.models.audit import AuditEvent
 from registry.models.base import Base
 from registry.models.certification import Certification
 from registry.models.organization import Organization
+from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
 from registry.models.policy import AwardRow, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
 from registry.models.practitioner import Employment, Practitioner
 from registry.models.region import Region
@@ -18,6 +19,9 @@ __all__ = [
     "Certification",
     "Employment",
     "Organization",
+    "PayrollDropped",
+    "PayrollLine",
+    "PayrollRun",
     "PolicyRuleRow",
     "Practitioner",
     "Region",

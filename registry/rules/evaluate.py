@@ -38,13 +38,13 @@ def month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _best_valid_cert(facts: Facts, day: dt.date) -> Cert | None:
+def best_valid_cert(facts: Facts, day: dt.date) -> Cert | None:
     valid = [c for c in facts.certs if c.valid_on(day)]
     return max(valid, key=lambda c: (LEVEL_RANK[c.level], c.id)) if valid else None
 
 
 def _registration_finding(rule: PolicyRule | None, facts: Facts, day: dt.date) -> tuple[Cert | None, Finding | None]:
-    cert = _best_valid_cert(facts, day)
+    cert = best_valid_cert(facts, day)
     if rule is None:
         return cert, None
     if cert is not None:
@@ -116,11 +116,16 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int) -> Decision:
     amount = ZERO
     if cert is not None:
         amount, text, figures = _allowance_amount(rule, chain, cert.level)
-        findings.append(Finding.of(rule, eligible, text, **figures))
+        # The amount is a consequence, not a condition: unjudged when not eligible.
+        findings.append(Finding.of(rule, True if eligible else None, text, **figures))
     if eligible:
         summary = f"{period} 符合职业津贴发放条件，每月 {yuan(amount)} 元（{LABELS[cert.level]}）。"  # type: ignore[union-attr]
     else:
-        summary = f"{period} 不符合职业津贴发放条件：" + "；".join(f.text for f in findings if f.met is False)
+        summary = (
+            f"{period} 不符合职业津贴发放条件："
+            + "；".join(f.text.rstrip("。") for f in findings if f.met is False)
+            + "。"
+        )
         amount = ZERO
     return Decision("allowance", period, eligible, summary, tuple(findings), amount=amount)
 
@@ -273,7 +278,7 @@ def continuing_education(facts: Facts, book: RuleBook, year: int, as_of: dt.date
 
     rule = book.resolve("ce_cycle", region, day)
     if rule is not None:
-        cert = _best_valid_cert(facts, day)
+        cert = best_valid_cert(facts, day)
         if cert is None:
             # No period running on the day: judge the one that ended within the year, if any.
             ended_in_year = [

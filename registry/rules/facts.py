@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.accounts.actor import Actor
 from registry.models import (
     AwardRow,
@@ -23,6 +24,19 @@ from registry.rules import evaluate
 from registry.rules.model import AwardHeld, Benchmark, CeRecord, Cert, Facts, Pay, Spell
 from registry.rules.schemas import DecisionsRead
 from registry.rules.service import decision_read, rule_book
+
+
+def cert_fact(c: Certification) -> Cert:
+    verified_on = c.verified_at.astimezone(clock.CHINA).date() if c.verified_at else None
+    return Cert(
+        c.id,
+        c.level,
+        c.certificate_number,
+        c.verification_status,
+        c.registration_valid_from,
+        c.registration_valid_to,
+        verified_on,
+    )
 
 
 async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
@@ -53,17 +67,7 @@ async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
             Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
             for e, region in spells
         ),
-        certs=tuple(
-            Cert(
-                c.id,
-                c.level,
-                c.certificate_number,
-                c.verification_status,
-                c.registration_valid_from,
-                c.registration_valid_to,
-            )
-            for c in certs
-        ),
+        certs=tuple(cert_fact(c) for c in certs),
         ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status) for r in ce),
         pay={p.year: Pay(p.year, p.amount, p.period, p.status) for p in pay},
         benchmarks=tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source) for b in benchmarks),

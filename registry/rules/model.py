@@ -111,10 +111,14 @@ class Cert:
     status: str
     registration_from: dt.date | None
     registration_to: dt.date | None
+    # The (China) date it was verified; a certificate verified after a cut-off day does not
+    # count for that day. None: not known, taken as verified before any day judged.
+    verified_on: dt.date | None = None
 
     def valid_on(self, day: dt.date) -> bool:
         return (
             self.status == "verified"
+            and (self.verified_on is None or self.verified_on <= day)
             and self.registration_from is not None
             and self.registration_to is not None
             and self.registration_from <= day <= self.registration_to

@@ -1,0 +1,832 @@
+"""Monthly allowance payroll runs: compute (set-based), review, approval by a second person,
+closing into a hash chain, adjustments for past months, and the diff against the last run.
+
+A run is computed with a few SQL statements over the region subtree and one pass of the pure
+evaluator over the rows; the lines are written with COPY.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.accounts.actor import Actor, Forbidden, region_code_scope
+from registry.audit.service import record, snapshot
+from registry.db import flush_or_raise
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.identity import mask_id_number
+from registry.models import (
+    Certification,
+    Employment,
+    Organization,
+    PayrollDropped,
+    PayrollLine,
+    PayrollRun,
+    Practitioner,
+    Region,
+)
+from registry.payroll.schemas import AdjustmentCreate, ChainCheck, DiffEntry, LineRead, RunCreate, RunDiff, RunReturn
+from registry.regions.codes import subtree_bounds
+from registry.regions.service import require_region
+from registry.rules import evaluate
+from registry.rules.facts import cert_fact
+from registry.rules.model import Decision, Facts, Spell
+from registry.rules.service import rule_book
+from registry.schemas import LABELS
+
+_RUN_CONSTRAINTS = {
+    "uq_payroll_run_region_code_month": lambda: Conflict(
+        "该区划该月份已有发放批次；已关闭月份的更正请在以后月份的批次中添加补发/扣回行。",
+        code="payroll_run_exists",
+    )
+}
+LINE_COLUMNS = (
+    "run_id",
+    "seq",
+    "kind",
+    "practitioner_id",
+    "name",
+    "id_number",
+    "level",
+    "certificate_number",
+    "organization_id",
+    "organization_name",
+    "region_code",
+    "month",
+    "amount",
+    "rule_id",
+    "rule_version",
+    "basis",
+    "findings",
+    "corrects_month",
+    "corrects_line_id",
+    "reason",
+)
+
+
+def parse_month(value: str, field: str = "month") -> dt.date:
+    try:
+        year, month = (int(x) for x in value.split("-"))
+        return dt.date(year, month, 1)
+    except ValueError:
+        raise InvalidInput.on_field(field, "month_invalid", f"月份“{value}”无效，应为 YYYY-MM。") from None
+
+
+def _run_where(run: PayrollRun) -> dict[str, Any]:
+    return {"region_code": run.region_code}
+
+
+async def create_run(session: AsyncSession, actor: Actor, data: RunCreate) -> PayrollRun:
+    actor.require("payroll", "只有津贴发放专员可以创建发放批次。")
+    month = parse_month(data.month)
+    today = clock.today()
+    if month > today.replace(day=1):
+        raise InvalidInput.on_field("month", "month_future", "不能为未来月份创建发放批次。")
+    await require_region(session, data.region_code, "region_code")
+    if not actor.may_on("payroll", region_code=data.region_code):
+        raise InvalidInput.on_field("region_code", "out_of_scope", f"区划 {data.region_code} 不在您的管辖范围内。")
+    run = PayrollRun(
+        region_code=data.region_code,
+        month=month,
+        cutoff=evaluate.month_end(month.year, month.month),
+        status="draft",
+        prepared_by_id=actor.user_id,
+    )
+    session.add(run)
+    await flush_or_raise(session, _RUN_CONSTRAINTS)
+    await session.refresh(run)
+    await record(session, actor, "create", "payroll_run", run.id, after=snapshot(run), **_run_where(run))
+    await compute(session, actor, run.id)
+    return run
+
+
+async def get_run(session: AsyncSession, actor: Actor, run_id: int, *, for_update: bool = False) -> PayrollRun:
+    stmt = select(PayrollRun).where(
+        PayrollRun.id == run_id, region_code_scope(actor, PayrollRun.region_code, "payroll_read")
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    run = (await session.scalars(stmt)).one_or_none()
+    if run is None:
+        raise NotFound(f"发放批次 {run_id} 不存在或不在您的管辖范围内。", code="payroll_run_not_found")
+    return run
+
+
+def _require_state(run: PayrollRun, *states: str) -> None:
+    if run.status not in states:
+        labels = {"draft": "草稿", "submitted": "已提交", "approved": "已批准", "closed": "已关闭"}
+        raise Conflict(
+            f"发放批次当前为“{labels[run.status]}”状态，不能执行此操作。",
+            code="payroll_run_state",
+        )
+
+
+def _require_preparer(actor: Actor, run: PayrollRun) -> None:
+    if not actor.may_on("payroll", region_code=run.region_code):
+        raise Forbidden("只有该区划的津贴发放专员可以编制发放批次。")
+
+
+# --- computing ---------------------------------------------------------------------------------------
+
+
+async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
+    """Practitioners in post on the cut-off day at an employer in the region, and those paid in
+    the previous closed run of the region (to say why they dropped out)."""
+    lo, hi = subtree_bounds(run.region_code)
+    in_post = (
+        select(Employment.practitioner_id)
+        .join(Organization, Organization.id == Employment.organization_id)
+        .where(
+            Organization.region_code.between(lo, hi),
+            Employment.in_post_from <= run.cutoff,
+            or_(Employment.in_post_to.is_(None), Employment.in_post_to >= run.cutoff),
+        )
+    )
+    if run.previous_run_id is not None:
+        previous = select(PayrollLine.practitioner_id).where(
+            PayrollLine.run_id == run.previous_run_id, PayrollLine.kind == "regular"
+        )
+        in_post = in_post.union(previous)  # type: ignore[assignment]
+    return in_post.subquery("candidate")
+
+
+async def _load(
+    session: AsyncSession, run: PayrollRun
+) -> tuple[dict[int, Practitioner], dict[int, Facts], dict[int, str]]:
+    cand = await _candidates(session, run)
+    people = {
+        p.id: p
+        for p in (
+            await session.scalars(select(Practitioner).join(cand, cand.c.practitioner_id == Practitioner.id))
+        ).all()
+    }
+    spells: dict[int, list[Spell]] = defaultdict(list)
+    org_names: dict[int, str] = {}
+    for row in (
+        await session.execute(
+            select(
+                Employment.practitioner_id,
+                Employment.organization_id,
+                Organization.region_code,
+                Organization.name,
+                Employment.post_type,
+                Employment.duty_level,
+                Employment.in_post_from,
+                Employment.in_post_to,
+            )
+            .join(Organization, Organization.id == Employment.organization_id)
+            .join(cand, cand.c.practitioner_id == Employment.practitioner_id)
+        )
+    ).all():
+        spells[row.practitioner_id].append(
+            Spell(row.organization_id, row.region_code, row.post_type, row.duty_level, row.in_post_from, row.in_post_to)
+        )
+        org_names[row.organization_id] = row.name
+    certs = defaultdict(list)
+    for c in (
+        await session.scalars(select(Certification).join(cand, cand.c.practitioner_id == Certification.practitioner_id))
+    ).all():
+        certs[c.practitioner_id].append(cert_fact(c))
+    facts = {
+        pid: Facts(
+            practitioner_id=pid,
+            birth_date=p.birth_date,
+            education=p.education,
+            region_code=p.region_code,
+            spells=tuple(spells[pid]),
+            certs=tuple(certs[pid]),
+        )
+        for pid, p in people.items()
+    }
+    return people, facts, org_names
+
+
+def _findings_json(decision: Decision) -> str:
+    return json.dumps(
+        [
+            {
+                "rule_ref": f.rule_ref,
+                "rule_id": f.rule_id,
+                "version": f.version,
+                "met": f.met,
+                "text": f.text,
+                "citation": f.citation,
+            }
+            for f in decision.findings
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _basis(decision: Decision) -> str:
+    """依据: the rule, what was found and where it is written, on one line for the export."""
+    first = decision.findings[0]
+    met = "；".join(f.text.rstrip("。") for f in decision.findings if f.met)
+    return f"{first.rule_ref}：{met}。{first.citation}"
+
+
+async def compute(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
+    run = await get_run(session, actor, run_id, for_update=True)
+    _require_preparer(actor, run)
+    _require_state(run, "draft")
+    previous = await _previous_closed(session, run)
+    run.previous_run_id = previous.id if previous else None
+    await session.execute(delete(PayrollLine).where(PayrollLine.run_id == run.id, PayrollLine.kind == "regular"))
+    await session.execute(delete(PayrollDropped).where(PayrollDropped.run_id == run.id))
+    await session.flush()
+
+    book = await rule_book(session)
+    people, facts, org_names = await _load(session, run)
+    lo, hi = subtree_bounds(run.region_code)
+    year, month = run.month.year, run.month.month
+    records: list[tuple[Any, ...]] = []
+    decisions: dict[int, Decision] = {}
+    versions: dict[str, int] = {}
+    for pid in sorted(people):
+        person, fact = people[pid], facts[pid]
+        spell = fact.spell_on(run.cutoff)
+        decision = evaluate.allowance(fact, book, year, month)
+        decisions[pid] = decision
+        if not decision.outcome or spell is None or not (lo <= spell.region_code <= hi):
+            continue
+        cert = evaluate.best_valid_cert(fact, run.cutoff)
+        assert cert is not None
+        assert decision.amount is not None
+        rule = decision.findings[0]
+        for f in decision.findings:
+            versions[f.rule_id] = f.version
+        records.append(
+            (
+                run.id,
+                len(records) + 1,
+                "regular",
+                pid,
+                person.name,
+                person.id_number,
+                cert.level,
+                cert.number,
+                spell.organization_id,
+                org_names.get(spell.organization_id, ""),
+                spell.region_code,
+                run.month,
+                decision.amount,
+                rule.rule_id,
+                rule.version,
+                _basis(decision),
+                _findings_json(decision),
+                None,
+                None,
+                None,
+            )
+        )
+    # Adjustment lines of the draft keep their place after the regular ones.
+    await session.execute(
+        update(PayrollLine)
+        .where(PayrollLine.run_id == run.id, PayrollLine.kind == "adjustment")
+        .values(seq=PayrollLine.id + 1_000_000_000)
+    )
+    await _copy_lines(session, records)
+    await _renumber_adjustments(session, run.id, len(records))
+
+    if previous is not None:
+        paid = {
+            line.practitioner_id: line
+            for line in (
+                await session.scalars(
+                    select(PayrollLine).where(PayrollLine.run_id == previous.id, PayrollLine.kind == "regular")
+                )
+            ).all()
+        }
+        now_paid = {r[3] for r in records}
+        for pid, line in sorted(paid.items()):
+            if pid in now_paid:
+                continue
+            dropped_decision = decisions.get(pid)
+            if dropped_decision is None:
+                reason = "截止日不在本区划任何单位在岗。"
+                findings = "[]"
+            else:
+                failed = [f.text.rstrip("。") for f in dropped_decision.findings if f.met is False]
+                reason = ("；".join(failed) + "。") if failed else dropped_decision.summary
+                if dropped_decision.outcome and pid in people:
+                    reason = "截止日所在单位不在本区划。"
+                findings = _findings_json(dropped_decision)
+            session.add(
+                PayrollDropped(
+                    run_id=run.id,
+                    practitioner_id=pid,
+                    name=line.name,
+                    previous_amount=line.amount,
+                    reason=reason,
+                    findings=json.loads(findings),
+                )
+            )
+    await _refresh_totals(session, run)
+    run.rule_versions = versions
+    run.computed_at = clock.now()
+    run.returned_reason = None
+    await session.flush()
+    await session.refresh(run)
+    await record(
+        session,
+        actor,
+        "compute",
+        "payroll_run",
+        run.id,
+        detail={"lines": run.line_count, "total": str(run.total_amount), "rule_versions": versions},
+        **_run_where(run),
+    )
+    return run
+
+
+async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
+    if not records:
+        return
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    try:
+        await driver.copy_records_to_table("payroll_line", records=records, columns=LINE_COLUMNS)
+    except Exception as exc:
+        if "uq_payroll_line_practitioner_id_month_regular" in str(exc):
+            detail = str(exc).split("DETAIL:")[-1].strip() if "DETAIL" in str(exc) else ""
+            raise Conflict(
+                "本批次中有人员已在另一个（区划重叠的）发放批次中领取了该月津贴，同一人每月只能发放一次。" + detail,
+                code="payroll_person_already_paid",
+            ) from None
+        raise
+
+
+async def _renumber_adjustments(session: AsyncSession, run_id: int, after: int) -> None:
+    await session.execute(
+        text(
+            "UPDATE payroll_line l SET seq = :after + n.rn FROM ("
+            " SELECT id, row_number() OVER (ORDER BY id) AS rn FROM payroll_line"
+            " WHERE run_id = :run AND kind = 'adjustment') n WHERE l.id = n.id"
+        ),
+        {"after": after, "run": run_id},
+    )
+
+
+async def _refresh_totals(session: AsyncSession, run: PayrollRun) -> None:
+    count, total = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(PayrollLine.amount), 0)).where(PayrollLine.run_id == run.id)
+        )
+    ).one()
+    run.line_count = int(count)
+    run.total_amount = Decimal(total)
+
+
+async def _previous_closed(session: AsyncSession, run: PayrollRun) -> PayrollRun | None:
+    return (
+        await session.scalars(
+            select(PayrollRun)
+            .where(
+                PayrollRun.region_code == run.region_code, PayrollRun.status == "closed", PayrollRun.month < run.month
+            )
+            .order_by(PayrollRun.month.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+# --- adjustments -------------------------------------------------------------------------------------
+
+
+async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data: AdjustmentCreate) -> PayrollLine:
+    """Back pay or recovery for a closed month: the evaluator's amount for that month minus
+    what the closed runs paid. The amount is computed, never typed."""
+    run = await get_run(session, actor, run_id, for_update=True)
+    _require_preparer(actor, run)
+    _require_state(run, "draft")
+    month = parse_month(data.corrects_month, "corrects_month")
+    if month >= run.month:
+        raise InvalidInput.on_field("corrects_month", "month_not_past", "只能更正本批次月份之前的月份。")
+    closed = (
+        await session.scalars(
+            select(PayrollRun).where(
+                PayrollRun.region_code == run.region_code, PayrollRun.month == month, PayrollRun.status == "closed"
+            )
+        )
+    ).one_or_none()
+    if closed is None:
+        raise InvalidInput.on_field(
+            "corrects_month", "month_not_closed", "该月份在本区划没有已关闭的发放批次；未关闭的批次请直接重新计算。"
+        )
+    person = (await session.scalars(select(Practitioner).where(Practitioner.id == data.practitioner_id))).one_or_none()
+    if person is None:
+        raise NotFound(f"社工 {data.practitioner_id} 不存在。", code="practitioner_not_found")
+    facts, org_names = await _load_one(session, person.id)
+    book = await rule_book(session)
+    fact = facts.get(person.id)
+    decision = evaluate.allowance(fact, book, month.year, month.month) if fact else None
+    due = decision.amount if decision and decision.outcome and decision.amount is not None else Decimal(0)
+    paid_rows = (
+        await session.execute(
+            select(PayrollLine.id, PayrollLine.amount, PayrollLine.kind)
+            .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
+            .where(
+                PayrollLine.practitioner_id == person.id,
+                PayrollRun.status == "closed",
+                or_(
+                    and_(PayrollLine.kind == "regular", PayrollLine.month == month),
+                    and_(PayrollLine.kind == "adjustment", PayrollLine.corrects_month == month),
+                ),
+            )
+        )
+    ).all()
+    paid = sum((r.amount for r in paid_rows), Decimal(0))
+    pending = await session.scalar(
+        select(func.count()).where(
+            PayrollLine.practitioner_id == person.id,
+            PayrollLine.kind == "adjustment",
+            PayrollLine.corrects_month == month,
+            PayrollLine.run_id == run.id,
+        )
+    )
+    if pending:
+        raise Conflict("本批次已有该人员该月份的更正行。", code="adjustment_exists")
+    amount = due - paid
+    if amount == 0:
+        raise InvalidInput.on_field(
+            "practitioner_id",
+            "nothing_to_correct",
+            f"{month:%Y-%m} 应发 {due} 元，已发 {paid} 元，无需更正。",
+        )
+    regular = next((r.id for r in paid_rows if r.kind == "regular"), None)
+    cert = evaluate.best_valid_cert(fact, closed.cutoff) if fact else None
+    spell = fact.spell_on(closed.cutoff) if fact else None
+    findings = _findings_json(decision) if decision else "[]"
+    kind_text = "补发" if amount > 0 else "扣回"
+    basis = f"{kind_text} {month:%Y-%m}：应发 {due} 元，已发 {paid} 元。" + (
+        _basis(decision) if decision and decision.outcome else (decision.summary if decision else "")
+    )
+    seq = (
+        int(
+            await session.scalar(
+                select(func.coalesce(func.max(PayrollLine.seq), 0)).where(PayrollLine.run_id == run.id)
+            )
+            or 0
+        )
+        + 1
+    )
+    line = PayrollLine(
+        run_id=run.id,
+        seq=seq,
+        kind="adjustment",
+        practitioner_id=person.id,
+        name=person.name,
+        id_number=person.id_number,
+        level=cert.level if cert else "",
+        certificate_number=cert.number if cert else "",
+        organization_id=spell.organization_id if spell else None,
+        organization_name=org_names.get(spell.organization_id, "") if spell else "",
+        region_code=spell.region_code if spell else (person.region_code or run.region_code),
+        month=run.month,
+        amount=amount,
+        rule_id=decision.findings[0].rule_id if decision and decision.findings else "",
+        rule_version=decision.findings[0].version if decision and decision.findings else 0,
+        basis=basis,
+        findings=json.loads(findings),
+        corrects_month=month,
+        corrects_line_id=regular,
+        reason=data.reason.strip(),
+    )
+    session.add(line)
+    await session.flush()
+    await _refresh_totals(session, run)
+    await session.flush()
+    await record(session, actor, "create", "payroll_line", line.id, after=snapshot(line), **_run_where(run))
+    return line
+
+
+async def _load_one(session: AsyncSession, practitioner_id: int) -> tuple[dict[int, Facts], dict[int, str]]:
+    person = await session.get(Practitioner, practitioner_id)
+    assert person is not None
+    rows = (
+        await session.execute(
+            select(Employment, Organization.region_code, Organization.name)
+            .join(Organization, Organization.id == Employment.organization_id)
+            .where(Employment.practitioner_id == practitioner_id)
+        )
+    ).all()
+    certs = (await session.scalars(select(Certification).where(Certification.practitioner_id == practitioner_id))).all()
+    fact = Facts(
+        practitioner_id=person.id,
+        birth_date=person.birth_date,
+        education=person.education,
+        region_code=person.region_code,
+        spells=tuple(
+            Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
+            for e, region, _ in rows
+        ),
+        certs=tuple(cert_fact(c) for c in certs),
+    )
+    return {person.id: fact}, {e.organization_id: name for e, _, name in rows}
+
+
+# --- states ------------------------------------------------------------------------------------------
+
+
+async def _transition(
+    session: AsyncSession, actor: Actor, run: PayrollRun, action: str, to: str, **values: Any
+) -> PayrollRun:
+    before = snapshot(run)
+    run.status = to
+    for key, value in values.items():
+        setattr(run, key, value)
+    await session.flush()
+    await session.refresh(run)
+    await record(session, actor, action, "payroll_run", run.id, before=before, after=snapshot(run), **_run_where(run))
+    return run
+
+
+async def submit(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
+    run = await get_run(session, actor, run_id, for_update=True)
+    _require_preparer(actor, run)
+    _require_state(run, "draft")
+    if run.computed_at is None:
+        raise Conflict("发放批次尚未计算。", code="payroll_run_not_computed")
+    return await _transition(
+        session, actor, run, "submit", "submitted", submitted_by_id=actor.user_id, submitted_at=clock.now()
+    )
+
+
+async def approve(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
+    run = await get_run(session, actor, run_id, for_update=True)
+    if not actor.may_on("approve_payroll", region_code=run.region_code):
+        raise Forbidden("只有覆盖该区划的民政工作人员可以审批发放批次。")
+    if actor.user_id is not None and actor.user_id in (run.prepared_by_id, run.submitted_by_id):
+        raise Forbidden("编制或提交该批次的人员不能审批，请由另一位工作人员审批。", code="own_payroll_run")
+    _require_state(run, "submitted")
+    return await _transition(
+        session, actor, run, "approve", "approved", approved_by_id=actor.user_id, approved_at=clock.now()
+    )
+
+
+async def return_run(session: AsyncSession, actor: Actor, run_id: int, data: RunReturn) -> PayrollRun:
+    run = await get_run(session, actor, run_id, for_update=True)
+    if not actor.may_on("approve_payroll", region_code=run.region_code):
+        raise Forbidden("只有覆盖该区划的民政工作人员可以退回发放批次。")
+    _require_state(run, "submitted")
+    return await _transition(
+        session, actor, run, "return", "draft", returned_reason=data.reason, submitted_by_id=None, submitted_at=None
+    )
+
+
+async def delete_run(session: AsyncSession, actor: Actor, run_id: int) -> None:
+    run = await get_run(session, actor, run_id, for_update=True)
+    _require_preparer(actor, run)
+    _require_state(run, "draft")
+    before = snapshot(run)
+    await session.execute(delete(PayrollRun).where(PayrollRun.id == run.id))
+    await record(session, actor, "delete", "payroll_run", run_id, before=before, **_run_where(run))
+
+
+def _canonical(run: PayrollRun, lines: Sequence[PayrollLine], previous_hash: str | None) -> bytes:
+    body = {
+        "run": {
+            "id": run.id,
+            "region_code": run.region_code,
+            "month": run.month.isoformat(),
+            "cutoff": run.cutoff.isoformat(),
+            "approved_by_id": run.approved_by_id,
+            "rule_versions": run.rule_versions,
+        },
+        "lines": [
+            [
+                line.seq,
+                line.kind,
+                line.practitioner_id,
+                line.id_number,
+                line.name,
+                line.level,
+                line.certificate_number,
+                line.organization_id,
+                line.region_code,
+                line.month.isoformat(),
+                str(line.amount),
+                line.rule_id,
+                line.rule_version,
+                line.corrects_month.isoformat() if line.corrects_month else None,
+                line.corrects_line_id,
+            ]
+            for line in lines
+        ],
+        "previous_hash": previous_hash,
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+async def _lines(session: AsyncSession, run_id: int) -> Sequence[PayrollLine]:
+    return (
+        await session.scalars(select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(PayrollLine.seq))
+    ).all()
+
+
+async def _chain_head(session: AsyncSession, region_code: str) -> PayrollRun | None:
+    return (
+        await session.scalars(
+            select(PayrollRun)
+            .where(PayrollRun.region_code == region_code, PayrollRun.status == "closed")
+            .order_by(PayrollRun.closed_at.desc(), PayrollRun.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+
+
+async def close(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
+    run = await get_run(session, actor, run_id, for_update=True)
+    if not (
+        actor.may_on("payroll", region_code=run.region_code)
+        or actor.may_on("approve_payroll", region_code=run.region_code)
+    ):
+        raise Forbidden("只有该区划的津贴发放专员或民政工作人员可以关闭批次。")
+    _require_state(run, "approved")
+    # One region's closings are serialized, so the chain has no forks.
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("payroll:" + run.region_code))))
+    head = await _chain_head(session, run.region_code)
+    previous_hash = head.content_hash if head else None
+    digest = hashlib.sha256(_canonical(run, await _lines(session, run.id), previous_hash)).hexdigest()
+    return await _transition(
+        session,
+        actor,
+        run,
+        "close",
+        "closed",
+        closed_by_id=actor.user_id,
+        closed_at=clock.now(),
+        previous_hash=previous_hash,
+        content_hash=digest,
+    )
+
+
+async def verify_chain(session: AsyncSession, actor: Actor, region_code: str) -> ChainCheck:
+    if not actor.may_on("payroll_read", region_code=region_code):
+        raise Forbidden("该区划不在您的管辖范围内。")
+    runs = (
+        await session.scalars(
+            select(PayrollRun)
+            .where(PayrollRun.region_code == region_code, PayrollRun.status == "closed")
+            .order_by(PayrollRun.closed_at, PayrollRun.id)
+        )
+    ).all()
+    previous: str | None = None
+    for run in runs:
+        if run.previous_hash != previous:
+            return ChainCheck(
+                region_code=region_code,
+                runs_checked=len(runs),
+                ok=False,
+                broken_run_id=run.id,
+                problem=f"批次 {run.id}（{run.month:%Y-%m}）记录的上一哈希与链上前一批次不符。",
+            )
+        digest = hashlib.sha256(_canonical(run, await _lines(session, run.id), run.previous_hash)).hexdigest()
+        if digest != run.content_hash:
+            return ChainCheck(
+                region_code=region_code,
+                runs_checked=len(runs),
+                ok=False,
+                broken_run_id=run.id,
+                problem=f"批次 {run.id}（{run.month:%Y-%m}）的发放明细与关闭时的哈希不符，可能被改动。",
+            )
+        previous = run.content_hash
+    return ChainCheck(region_code=region_code, runs_checked=len(runs), ok=True)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+async def list_runs(
+    session: AsyncSession, actor: Actor, *, region: str | None, status: str | None
+) -> Sequence[PayrollRun]:
+    stmt = select(PayrollRun).where(region_code_scope(actor, PayrollRun.region_code, "payroll_read"))
+    if region:
+        stmt = stmt.where(PayrollRun.region_code == region)
+    if status:
+        stmt = stmt.where(PayrollRun.status == status)
+    return (await session.scalars(stmt.order_by(PayrollRun.month.desc(), PayrollRun.id.desc()).limit(200))).all()
+
+
+async def region_name(session: AsyncSession, code: str) -> str | None:
+    return await session.scalar(select(Region.full_name).where(Region.code == code))
+
+
+def line_read(line: PayrollLine) -> LineRead:
+    read = LineRead.model_validate(line)
+    read.id_number_masked = mask_id_number(line.id_number)
+    return read
+
+
+async def list_lines(
+    session: AsyncSession, actor: Actor, run_id: int, *, cursor: int | None, limit: int
+) -> tuple[list[LineRead], int | None]:
+    run = await get_run(session, actor, run_id)
+    stmt = select(PayrollLine).where(PayrollLine.run_id == run.id).order_by(PayrollLine.seq).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(PayrollLine.seq > cursor)
+    lines = (await session.scalars(stmt)).all()
+    next_cursor = lines[limit - 1].seq if len(lines) > limit else None
+    return [line_read(x) for x in lines[:limit]], next_cursor
+
+
+async def diff(session: AsyncSession, actor: Actor, run_id: int) -> RunDiff:
+    run = await get_run(session, actor, run_id)
+    current = {x.practitioner_id: x for x in await _lines(session, run.id) if x.kind == "regular"}
+    adjustments = [x for x in await _lines(session, run.id) if x.kind == "adjustment"]
+    previous = await session.get(PayrollRun, run.previous_run_id) if run.previous_run_id else None
+    before = (
+        {x.practitioner_id: x for x in await _lines(session, previous.id) if x.kind == "regular"} if previous else {}
+    )
+    dropped = {
+        d.practitioner_id: d
+        for d in (await session.scalars(select(PayrollDropped).where(PayrollDropped.run_id == run.id))).all()
+    }
+    added = [
+        DiffEntry(
+            practitioner_id=pid,
+            name=line.name,
+            previous_amount=None,
+            amount=line.amount,
+            reason=f"新增：{LABELS.get(line.level, line.level)}，{line.basis}",
+        )
+        for pid, line in sorted(current.items())
+        if pid not in before
+    ]
+    gone = [
+        DiffEntry(
+            practitioner_id=pid,
+            name=line.name,
+            previous_amount=line.amount,
+            amount=None,
+            reason=dropped[pid].reason if pid in dropped else "本月不符合发放条件。",
+        )
+        for pid, line in sorted(before.items())
+        if pid not in current
+    ]
+    changed = []
+    for pid, line in sorted(current.items()):
+        old = before.get(pid)
+        if old is None or old.amount == line.amount:
+            continue
+        why = []
+        if old.level != line.level:
+            why.append(f"证书等级由{LABELS.get(old.level, old.level)}变为{LABELS.get(line.level, line.level)}")
+        if (old.rule_id, old.rule_version) != (line.rule_id, line.rule_version):
+            why.append(f"适用规则由 {old.rule_id} v{old.rule_version} 变为 {line.rule_id} v{line.rule_version}")
+        changed.append(
+            DiffEntry(
+                practitioner_id=pid,
+                name=line.name,
+                previous_amount=old.amount,
+                amount=line.amount,
+                reason="；".join(why) or "发放标准调整。",
+            )
+        )
+    adj = [
+        DiffEntry(practitioner_id=x.practitioner_id, name=x.name, previous_amount=None, amount=x.amount, reason=x.basis)
+        for x in adjustments
+    ]
+    return RunDiff(
+        run_id=run.id,
+        previous_run_id=previous.id if previous else None,
+        previous_month=previous.month if previous else None,
+        added=added,
+        dropped=gone,
+        changed=changed,
+        adjustments=adj,
+    )
+
+
+async def prepare_export(session: AsyncSession, actor: Actor, run_id: int, fmt: str, *, full_ids: bool) -> PayrollRun:
+    """Check and record an export; full ID numbers only for roles that may reveal them here."""
+    run = await get_run(session, actor, run_id)
+    if full_ids and not actor.may_on("reveal", region_code=run.region_code):
+        raise Forbidden("您的角色不能导出完整身份证号。")
+    if not (
+        actor.may_on("payroll", region_code=run.region_code)
+        or actor.may_on("approve_payroll", region_code=run.region_code)
+        or actor.is_admin
+    ):
+        raise Forbidden("您的角色不能导出发放名单。")
+    await record(
+        session,
+        actor,
+        "export",
+        "payroll_run",
+        run.id,
+        detail={"format": fmt, "full_ids": full_ids, "lines": run.line_count},
+        **_run_where(run),
+    )
+    return run
