@@ -80,6 +80,13 @@ class PayrollLine(Base):
             postgresql_where=text("kind = 'regular'"),
         ),
         Index("ix_payroll_line_practitioner_id_month", "practitioner_id", "month"),
+        # Deleting a draft's lines checks this self-reference row by row: without an index,
+        # every check is a scan of the whole table.
+        Index(
+            "ix_payroll_line_corrects_line_id",
+            "corrects_line_id",
+            postgresql_where=text("corrects_line_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

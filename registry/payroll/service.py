@@ -159,14 +159,22 @@ async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
     return in_post.subquery("candidate")
 
 
-async def _load(
-    session: AsyncSession, run: PayrollRun
-) -> tuple[dict[int, Practitioner], dict[int, Facts], dict[int, str]]:
+async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any], dict[int, Facts], dict[int, str]]:
+    """Core rows, not ORM objects: this reads a whole province."""
     cand = await _candidates(session, run)
     people = {
         p.id: p
         for p in (
-            await session.scalars(select(Practitioner).join(cand, cand.c.practitioner_id == Practitioner.id))
+            await session.execute(
+                select(
+                    Practitioner.id,
+                    Practitioner.name,
+                    Practitioner.id_number,
+                    Practitioner.birth_date,
+                    Practitioner.education,
+                    Practitioner.region_code,
+                ).join(cand, cand.c.practitioner_id == Practitioner.id)
+            )
         ).all()
     }
     spells: dict[int, list[Spell]] = defaultdict(list)
@@ -193,7 +201,18 @@ async def _load(
         org_names[row.organization_id] = row.name
     certs = defaultdict(list)
     for c in (
-        await session.scalars(select(Certification).join(cand, cand.c.practitioner_id == Certification.practitioner_id))
+        await session.execute(
+            select(
+                Certification.id,
+                Certification.practitioner_id,
+                Certification.level,
+                Certification.certificate_number,
+                Certification.verification_status,
+                Certification.registration_valid_from,
+                Certification.registration_valid_to,
+                Certification.verified_at,
+            ).join(cand, cand.c.practitioner_id == Certification.practitioner_id)
+        )
     ).all():
         certs[c.practitioner_id].append(cert_fact(c))
     facts = {

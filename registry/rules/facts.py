@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,8 @@ from registry.rules.schemas import DecisionsRead
 from registry.rules.service import decision_read, rule_book
 
 
-def cert_fact(c: Certification) -> Cert:
+def cert_fact(c: Any) -> Cert:
+    """From a ``Certification`` or a Core row with the same column names."""
     verified_on = c.verified_at.astimezone(clock.CHINA).date() if c.verified_at else None
     return Cert(
         c.id,

@@ -7,6 +7,7 @@ and rules always give the same decision, whoever asks and whenever.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,7 +46,7 @@ class PolicyRule:
             return True
         return code is not None and in_subtree(code, self.region_code)
 
-    @property
+    @functools.cached_property
     def specificity(self) -> int:
         return 0 if self.region_code is None else len(prefix_of(self.region_code))
 
@@ -63,10 +64,20 @@ class RuleBook:
 
     def __init__(self, rules: Iterable[PolicyRule]) -> None:
         self.rules = tuple(rules)
+        # A payroll run asks the same few questions (one kind, ~100 counties, one day) for
+        # every person; the book is immutable, so the answers are kept.
+        self._chains: dict[tuple[str, str | None, dt.date], list[PolicyRule]] = {}
 
     def chain(self, kind: str, region_code: str | None, day: dt.date) -> list[PolicyRule]:
         """Rules of ``kind`` in force on ``day`` that cover the region: for each rule id its
         highest version in force, most specific region first."""
+        key = (kind, region_code, day)
+        cached = self._chains.get(key)
+        if cached is None:
+            cached = self._chains[key] = self._chain(kind, region_code, day)
+        return list(cached)
+
+    def _chain(self, kind: str, region_code: str | None, day: dt.date) -> list[PolicyRule]:
         best: dict[tuple[str, str | None], PolicyRule] = {}
         for rule in self.rules:
             if rule.kind != kind or not rule.in_force(day) or not rule.covers_region(region_code):
