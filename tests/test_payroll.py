@@ -448,7 +448,8 @@ async def test_full_ids_export_is_audited_and_limited(
         f"/api/payroll-runs/{run['id']}/export.csv", params={"full_ids": "true"}, headers=world.clerk
     )
     rows = list(csv.reader(io.StringIO(full.content.decode("utf-8-sig"))))[1:]
-    assert all("*" not in r[2] and len(r[2]) == 18 for r in rows)
+    # Written so that Excel/WPS keep all 18 digits: ="420502…".
+    assert all(r[2].startswith('="') and r[2].endswith('"') and len(r[2]) == 21 and "*" not in r[2] for r in rows)
     event = (
         await session.scalars(select(AuditEvent).where(AuditEvent.action == "export").order_by(AuditEvent.id.desc()))
     ).first()

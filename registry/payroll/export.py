@@ -86,8 +86,10 @@ async def csv_chunks(
     buffer.truncate()
     count = 0
     async for row in _rows(session_maker, run_id, full_ids):
-        # Amounts as plain numbers; ID numbers as text would need a leading quote in Excel, so
-        # they are written as they are and the masked form is not numeric anyway.
+        if full_ids:
+            # Excel and WPS read an 18-digit number as a float and lose the last digits; written
+            # as a formula they show the digits as text. (Masked numbers are text anyway.)
+            row[2] = f'="{row[2]}"'
         writer.writerow(row)
         count += 1
         if count % BATCH == 0:
