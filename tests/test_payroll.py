@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
-from registry.models import AuditEvent, Certification, PayrollLine, PolicyRuleRow
+from registry.models import AuditEvent, Certification, Organization, PayrollLine, PolicyRuleRow
 from registry.organizations.schemas import OrganizationCreate
 from registry.organizations.service import create_organization
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
@@ -520,3 +520,54 @@ async def test_verify_chain_detects_a_tampered_line(
     ).json()
     assert broken["ok"] is False and broken["broken_run_id"] is not None
     assert "哈希不符" in broken["problem"]
+
+
+async def test_adjustment_is_limited_to_people_of_the_run_region(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    september = await create(anonymous, world.clerk, "420000", "2026-09")
+    await close_run(anonymous, world, september["id"])
+    october = await create(anonymous, world.clerk, "420000", "2026-10")
+    # Someone in Hunan, outside the clerk's scope: answered as if unknown, nothing written.
+    outsider = await create_practitioner(
+        session,
+        LOADER,
+        PractitionerCreate(
+            name="湖南某人", id_number=id_number("430202"), household_region_code="430202", education="bachelor"
+        ),
+    )
+    await session.commit()
+    before = await session.scalar(select(func.count()).select_from(PayrollLine))
+    response = await anonymous.post(
+        f"/api/payroll-runs/{october['id']}/adjustments",
+        json={"practitioner_id": outsider.id, "corrects_month": "2026-09", "reason": "补发"},
+        headers=world.clerk,
+    )
+    assert_problem(response, 404, "practitioner_not_found")
+    assert "湖南某人" not in response.text
+    assert await session.scalar(select(func.count()).select_from(PayrollLine)) == before
+
+
+async def test_a_month_whose_cutoff_has_not_passed_cannot_be_run(anonymous: httpx.AsyncClient, world: World) -> None:
+    from registry import clock
+
+    this_month = clock.today().strftime("%Y-%m")
+    response = await anonymous.post(
+        "/api/payroll-runs", json={"region_code": "420000", "month": this_month}, headers=world.clerk
+    )
+    assert_problem(response, 422, "month_future", "month")
+
+
+async def test_csv_cells_cannot_carry_formulas(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    await session.execute(
+        update(Organization).where(Organization.name == "yc_comm单位").values(name='=HYPERLINK("http://x","点我")')
+    )
+    await session.commit()
+    run = await create(anonymous, world.clerk, "420000", "2026-10")
+    response = await anonymous.get(f"/api/payroll-runs/{run['id']}/export.csv", headers=world.clerk)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
+    units = {r[5] for r in rows}
+    assert '\'=HYPERLINK("http://x","点我")' in units
+    assert not any(u.startswith("=") for u in units)

@@ -75,6 +75,13 @@ async def _rows(
             ]
 
 
+def _inert(value: Any) -> Any:
+    """Free text that a spreadsheet would run as a formula (=, +, -, @) gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 async def csv_chunks(
     session_maker: async_sessionmaker[AsyncSession], run_id: int, *, full_ids: bool
 ) -> AsyncIterator[bytes]:
@@ -86,6 +93,7 @@ async def csv_chunks(
     buffer.truncate()
     count = 0
     async for row in _rows(session_maker, run_id, full_ids):
+        row = [_inert(v) for v in row]
         if full_ids:
             # Excel and WPS read an 18-digit number as a float and lose the last digits; written
             # as a formula they show the digits as text. (Masked numbers are text anyway.)

@@ -35,6 +35,7 @@ from registry.models import (
     Region,
 )
 from registry.payroll.schemas import AdjustmentCreate, ChainCheck, DiffEntry, LineRead, RunCreate, RunDiff, RunReturn
+from registry.practitioners.service import get_practitioner
 from registry.regions.codes import subtree_bounds
 from registry.regions.service import require_region
 from registry.rules import evaluate
@@ -89,8 +90,9 @@ async def create_run(session: AsyncSession, actor: Actor, data: RunCreate) -> Pa
     actor.require("payroll", "只有津贴发放专员可以创建发放批次。")
     month = parse_month(data.month)
     today = clock.today()
-    if month > today.replace(day=1):
-        raise InvalidInput.on_field("month", "month_future", "不能为未来月份创建发放批次。")
+    if evaluate.month_end(month.year, month.month) >= today:
+        # Eligibility is judged on the month's last day; before it has passed, nobody knows.
+        raise InvalidInput.on_field("month", "month_future", "该月截止日（月末）尚未过去，不能创建发放批次。")
     await require_region(session, data.region_code, "region_code")
     if not actor.may_on("payroll", region_code=data.region_code):
         raise InvalidInput.on_field("region_code", "out_of_scope", f"区划 {data.region_code} 不在您的管辖范围内。")
@@ -443,12 +445,19 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
         raise InvalidInput.on_field(
             "corrects_month", "month_not_closed", "该月份在本区划没有已关闭的发放批次；未关闭的批次请直接重新计算。"
         )
-    person = (await session.scalars(select(Practitioner).where(Practitioner.id == data.practitioner_id))).one_or_none()
-    if person is None:
-        raise NotFound(f"社工 {data.practitioner_id} 不存在。", code="practitioner_not_found")
+    # Only someone the clerk may see, and who worked in the run's region on that month's cut-off.
+    person = await get_practitioner(session, actor, data.practitioner_id)
     facts, org_names = await _load_one(session, person.id)
     book = await rule_book(session)
     fact = facts.get(person.id)
+    then = fact.spell_on(closed.cutoff) if fact else None
+    lo, hi = subtree_bounds(run.region_code)
+    if then is None or not (lo <= then.region_code <= hi):
+        raise InvalidInput.on_field(
+            "practitioner_id",
+            "out_of_scope",
+            f"{month:%Y-%m} 截止日该社工不在本区划的单位在岗，不能在本批次中更正。",
+        )
     decision = evaluate.allowance(fact, book, month.year, month.month) if fact else None
     due = decision.amount if decision and decision.outcome and decision.amount is not None else Decimal(0)
     paid_rows = (
