@@ -103,6 +103,8 @@ async def _decide(session: AsyncSession, actor: Actor, record_id: int, status: s
         raise Forbidden("不能核验自己提交的记录，请由其他工作人员核验。", code="own_submission")
     if row.status == status:
         raise Conflict("该记录已是此状态。", code=f"ce_record_already_{status}")
+    if status == "verified":
+        await _check_day(session, row)
     before = snapshot(row)
     row.status = status
     row.verified_by_id = actor.user_id
@@ -113,6 +115,27 @@ async def _decide(session: AsyncSession, actor: Actor, record_id: int, status: s
     action = "verify" if status == "verified" else "reject"
     await record(session, actor, action, "ce_record", row.id, before=before, after=snapshot(row), **about(person))
     return row
+
+
+async def _check_day(session: AsyncSession, row: CeRecordRow) -> None:
+    """The day's hours with this record counted, as on submission (rejected records do not
+    count): a rejected record verified after all must still fit into the day."""
+    # Submissions lock the practitioner's row; so does this, so neither misses the other.
+    await session.execute(select(Practitioner.id).where(Practitioner.id == row.practitioner_id).with_for_update())
+    others = await session.scalar(
+        select(func.coalesce(func.sum(CeRecordRow.hours), 0)).where(
+            CeRecordRow.practitioner_id == row.practitioner_id,
+            CeRecordRow.activity_date == row.activity_date,
+            CeRecordRow.status != "rejected",
+            CeRecordRow.id != row.id,
+        )
+    )
+    already = Decimal(str(others or 0))
+    if already + row.hours > MAX_HOURS_PER_DAY:
+        raise Conflict(
+            f"{row.activity_date} 已有 {already} 学时的其他记录，再核验本记录的 {row.hours} 将超过一天 24 小时。",
+            code="hours_impossible",
+        )
 
 
 async def verify(session: AsyncSession, actor: Actor, record_id: int) -> CeRecordRow:

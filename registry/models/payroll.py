@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -45,6 +46,8 @@ class PayrollRun(Base, Timestamps):
     cutoff: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), server_default=text("'draft'"))
     prepared_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Who computed the lines last: like the preparer and the submitter, may not approve.
+    computed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     computed_at: Mapped[datetime | None]
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     submitted_at: Mapped[datetime | None]
@@ -60,6 +63,9 @@ class PayrollRun(Base, Timestamps):
     previous_run_id: Mapped[int | None] = mapped_column(ForeignKey("payroll_run.id"))
     previous_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # The canonical form ``content_hash`` was taken over: 1 for runs closed before the hash
+    # covered the unit, basis and reason of the lines, 2 since.
+    hash_version: Mapped[int] = mapped_column(SmallInteger, server_default=text("2"))
 
 
 class PayrollLine(Base):
@@ -110,6 +116,9 @@ class PayrollLine(Base):
     corrects_month: Mapped[date | None] = mapped_column(Date)
     corrects_line_id: Mapped[int | None] = mapped_column(ForeignKey("payroll_line.id"))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Who wrote the line: the computer of a regular line, the clerk who added an adjustment.
+    # Nobody who wrote a line of a run may approve it. None for lines written before 0005.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
 
 class PayrollDropped(Base):

@@ -120,7 +120,14 @@ class SalaryRecordRow(Base, Timestamps):
 
     __tablename__ = "salary_record"
     __table_args__ = (
-        UniqueConstraint("practitioner_id", "year"),
+        # One live record a year: a rejected one does not block its corrected successor.
+        Index(
+            "uq_salary_record_practitioner_id_year",
+            "practitioner_id",
+            "year",
+            unique=True,
+            postgresql_where=text("status <> 'rejected'"),
+        ),
         CheckConstraint(in_check("period", ("annual", "monthly")), name="period_known"),
         CheckConstraint(in_check("status", RECORD_STATUSES), name="status_known"),
         CheckConstraint("amount > 0", name="amount_positive"),

@@ -36,6 +36,7 @@ class RunRead(BaseModel):
     cutoff: date
     status: RunStatus
     prepared_by_id: int | None
+    computed_by_id: int | None = None
     computed_at: datetime | None
     submitted_by_id: int | None
     submitted_at: datetime | None
@@ -50,6 +51,7 @@ class RunRead(BaseModel):
     previous_run_id: int | None
     previous_hash: str | None
     content_hash: str | None
+    hash_version: int = 2
 
 
 class LineRead(BaseModel):

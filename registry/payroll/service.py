@@ -71,6 +71,7 @@ LINE_COLUMNS = (
     "corrects_month",
     "corrects_line_id",
     "reason",
+    "created_by_id",
 )
 
 
@@ -106,8 +107,11 @@ async def create_run(session: AsyncSession, actor: Actor, data: RunCreate) -> Pa
     session.add(run)
     await flush_or_raise(session, _RUN_CONSTRAINTS)
     await session.refresh(run)
-    await record(session, actor, "create", "payroll_run", run.id, after=snapshot(run), **_run_where(run))
-    await compute(session, actor, run.id)
+    # One event for the new run: its state after the first computation, with what was computed.
+    computed = await _compute(session, actor, run)
+    await record(
+        session, actor, "create", "payroll_run", run.id, after=snapshot(run), detail=computed, **_run_where(run)
+    )
     return run
 
 
@@ -259,6 +263,13 @@ async def compute(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRu
     run = await get_run(session, actor, run_id, for_update=True)
     _require_preparer(actor, run)
     _require_state(run, "draft")
+    computed = await _compute(session, actor, run)
+    await record(session, actor, "compute", "payroll_run", run.id, detail=computed, **_run_where(run))
+    return run
+
+
+async def _compute(session: AsyncSession, actor: Actor, run: PayrollRun) -> dict[str, Any]:
+    """(Re)write the regular lines of a locked draft; returns what the audit event tells."""
     previous = await _previous_closed(session, run)
     run.previous_run_id = previous.id if previous else None
     await session.execute(delete(PayrollLine).where(PayrollLine.run_id == run.id, PayrollLine.kind == "regular"))
@@ -307,6 +318,7 @@ async def compute(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRu
                 None,
                 None,
                 None,
+                actor.user_id,
             )
         )
     # Adjustment lines of the draft keep their place after the regular ones.
@@ -354,19 +366,11 @@ async def compute(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRu
     await _refresh_totals(session, run)
     run.rule_versions = versions
     run.computed_at = clock.now()
+    run.computed_by_id = actor.user_id
     run.returned_reason = None
     await session.flush()
     await session.refresh(run)
-    await record(
-        session,
-        actor,
-        "compute",
-        "payroll_run",
-        run.id,
-        detail={"lines": run.line_count, "total": str(run.total_amount), "rule_versions": versions},
-        **_run_where(run),
-    )
-    return run
+    return {"lines": run.line_count, "total": str(run.total_amount), "rule_versions": versions}
 
 
 async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
@@ -460,6 +464,43 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
         )
     decision = evaluate.allowance(fact, book, month.year, month.month) if fact else None
     due = decision.amount if decision and decision.outcome and decision.amount is not None else Decimal(0)
+    # What was paid for the month is read under a lock on the person's corrections, so that two
+    # clerks adding the same back pay to two drafts at once see each other's line.
+    #
+    # Not a unique index on (practitioner_id, corrects_month) of adjustment lines: a month may
+    # rightly be corrected again after the first correction was closed (a certificate revoked
+    # later, say), and whether a line is still open is the state of its run, another table. So
+    # the service checks, in one transaction per person and month at a time: the lock is held
+    # until commit, and each statement after it sees what the other transaction committed.
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtext(f"payroll-adjustment:{person.id}:{month:%Y-%m}")))
+    )
+    open_line = (
+        await session.execute(
+            select(PayrollLine.run_id, PayrollLine.kind)
+            .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
+            .where(
+                PayrollLine.practitioner_id == person.id,
+                PayrollRun.status != "closed",
+                or_(
+                    and_(PayrollLine.kind == "adjustment", PayrollLine.corrects_month == month),
+                    # An overlapping region's run of that month, not yet closed, paying them.
+                    and_(PayrollLine.kind == "regular", PayrollLine.month == month),
+                ),
+            )
+            .order_by(PayrollLine.run_id != run.id, PayrollLine.run_id)
+            .limit(1)
+        )
+    ).first()
+    if open_line is not None and open_line.run_id == run.id:
+        raise Conflict("本批次已有该人员该月份的更正行。", code="adjustment_exists")
+    if open_line is not None:
+        raise Conflict(
+            f"该社工 {month:%Y-%m} 的"
+            + ("更正" if open_line.kind == "adjustment" else "津贴")
+            + f"已在批次 {open_line.run_id} 中（尚未关闭），请在该批次处理；该批次关闭后如仍有差额再更正。",
+            code="adjustment_pending",
+        )
     paid_rows = (
         await session.execute(
             select(PayrollLine.id, PayrollLine.amount, PayrollLine.kind)
@@ -475,16 +516,6 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
         )
     ).all()
     paid = sum((r.amount for r in paid_rows), Decimal(0))
-    pending = await session.scalar(
-        select(func.count()).where(
-            PayrollLine.practitioner_id == person.id,
-            PayrollLine.kind == "adjustment",
-            PayrollLine.corrects_month == month,
-            PayrollLine.run_id == run.id,
-        )
-    )
-    if pending:
-        raise Conflict("本批次已有该人员该月份的更正行。", code="adjustment_exists")
     amount = due - paid
     if amount == 0:
         raise InvalidInput.on_field(
@@ -530,6 +561,7 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
         corrects_month=month,
         corrects_line_id=regular,
         reason=data.reason.strip(),
+        created_by_id=actor.user_id,
     )
     session.add(line)
     await session.flush()
@@ -591,12 +623,28 @@ async def submit(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun
     )
 
 
+async def _authors(session: AsyncSession, run: PayrollRun) -> set[int]:
+    """Everyone whose work the run holds: who prepared it, computed its lines last, added any
+    of its adjustment lines, and submitted it. (Lines of an earlier computation are gone.)"""
+    writers = (
+        await session.scalars(
+            select(PayrollLine.created_by_id)
+            .where(PayrollLine.run_id == run.id, PayrollLine.created_by_id.is_not(None))
+            .distinct()
+        )
+    ).all()
+    people = {run.prepared_by_id, run.computed_by_id, run.submitted_by_id, *writers}
+    return {p for p in people if p is not None}
+
+
 async def approve(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
     run = await get_run(session, actor, run_id, for_update=True)
     if not actor.may_on("approve_payroll", region_code=run.region_code):
         raise Forbidden("只有覆盖该区划的民政工作人员可以审批发放批次。")
-    if actor.user_id is not None and actor.user_id in (run.prepared_by_id, run.submitted_by_id):
-        raise Forbidden("编制或提交该批次的人员不能审批，请由另一位工作人员审批。", code="own_payroll_run")
+    if actor.user_id is not None and actor.user_id in await _authors(session, run):
+        raise Forbidden(
+            "编制、计算、添加更正行或提交该批次的人员不能审批，请由另一位工作人员审批。", code="own_payroll_run"
+        )
     _require_state(run, "submitted")
     return await _transition(
         session, actor, run, "approve", "approved", approved_by_id=actor.user_id, approved_at=clock.now()
@@ -622,8 +670,40 @@ async def delete_run(session: AsyncSession, actor: Actor, run_id: int) -> None:
     await record(session, actor, "delete", "payroll_run", run_id, before=before, **_run_where(run))
 
 
-def _canonical(run: PayrollRun, lines: Sequence[PayrollLine], previous_hash: str | None) -> bytes:
-    body = {
+HASH_VERSION = 2
+
+
+def _line_fields(line: PayrollLine, version: int) -> list[Any]:
+    fields: list[Any] = [
+        line.seq,
+        line.kind,
+        line.practitioner_id,
+        line.id_number,
+        line.name,
+        line.level,
+        line.certificate_number,
+        line.organization_id,
+        line.region_code,
+        line.month.isoformat(),
+        str(line.amount),
+        line.rule_id,
+        line.rule_version,
+        line.corrects_month.isoformat() if line.corrects_month else None,
+        line.corrects_line_id,
+    ]
+    if version >= 2:
+        # What the export and the reader show besides: the unit's name, 依据 and the reason.
+        fields += [line.organization_name, line.basis, line.reason]
+    return fields
+
+
+def _canonical(
+    run: PayrollRun, lines: Sequence[PayrollLine], previous_hash: str | None, *, version: int | None = None
+) -> bytes:
+    """What a closed run's hash is taken over; closing and verify_chain both use this. The
+    format is the run's own (``hash_version``): runs closed under format 1 keep verifying."""
+    version = run.hash_version if version is None else version
+    body: dict[str, Any] = {
         "run": {
             "id": run.id,
             "region_code": run.region_code,
@@ -632,28 +712,11 @@ def _canonical(run: PayrollRun, lines: Sequence[PayrollLine], previous_hash: str
             "approved_by_id": run.approved_by_id,
             "rule_versions": run.rule_versions,
         },
-        "lines": [
-            [
-                line.seq,
-                line.kind,
-                line.practitioner_id,
-                line.id_number,
-                line.name,
-                line.level,
-                line.certificate_number,
-                line.organization_id,
-                line.region_code,
-                line.month.isoformat(),
-                str(line.amount),
-                line.rule_id,
-                line.rule_version,
-                line.corrects_month.isoformat() if line.corrects_month else None,
-                line.corrects_line_id,
-            ]
-            for line in lines
-        ],
+        "lines": [_line_fields(line, version) for line in lines],
         "previous_hash": previous_hash,
     }
+    if version >= 2:
+        body["hash_version"] = version
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -686,7 +749,8 @@ async def close(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("payroll:" + run.region_code))))
     head = await _chain_head(session, run.region_code)
     previous_hash = head.content_hash if head else None
-    digest = hashlib.sha256(_canonical(run, await _lines(session, run.id), previous_hash)).hexdigest()
+    lines = await _lines(session, run.id)
+    digest = hashlib.sha256(_canonical(run, lines, previous_hash, version=HASH_VERSION)).hexdigest()
     return await _transition(
         session,
         actor,
@@ -697,6 +761,7 @@ async def close(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
         closed_at=clock.now(),
         previous_hash=previous_hash,
         content_hash=digest,
+        hash_version=HASH_VERSION,
     )
 
 

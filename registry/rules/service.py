@@ -149,14 +149,21 @@ async def add_version(session: AsyncSession, actor: Actor, rule_id: str, data: P
     ).one_or_none()
     if latest is None:
         raise NotFound(f"政策规则 {rule_id} 不存在。", code="policy_not_found")
+    # The rule's own region is that of its first version. Later versions may narrow it to a
+    # jurisdiction (Wuhan's own amounts for Hubei's rule); the latest version's region is no
+    # bound, or the province's next version after such a city version would be refused.
+    own_region = await session.scalar(
+        select(PolicyRuleRow.region_code)
+        .where(PolicyRuleRow.rule_id == rule_id)
+        .order_by(PolicyRuleRow.version)
+        .limit(1)
+    )
     problems = Problems()
     region = data.region_code if "region_code" in data.model_fields_set else latest.region_code
     if region is not None:
         await require_active_region(session, region, "region_code")
-        if latest.region_code is not None and not in_subtree(region, latest.region_code):
-            problems.add(
-                "region_code", "region_outside_rule", f"该规则适用于 {latest.region_code}，不能用于其辖区以外的地区。"
-            )
+    if own_region is not None and (region is None or not in_subtree(region, own_region)):
+        problems.add("region_code", "region_outside_rule", f"该规则适用于 {own_region}，不能用于其辖区以外的地区。")
     if data.effective_to is not None and data.effective_to < data.effective_from:
         problems.add("effective_to", "dates_out_of_order", "失效日期不能早于生效日期。")
     params = data.params if data.params is not None else latest.params

@@ -29,6 +29,13 @@ _CONSTRAINTS = {
         "year", "salary_year_duplicate", "该年度薪酬已登记；如需更正请先驳回原记录或修改原记录。"
     )
 }
+# Verifying a rejected record again, when its correction has been submitted since.
+_REVIVE_CONSTRAINTS = {
+    "uq_salary_record_practitioner_id_year": lambda: Conflict(
+        "该年度已有另一条未驳回的薪酬记录（更正后的记录），不能再核验这条已驳回的记录。",
+        code="salary_year_duplicate",
+    )
+}
 
 
 async def upsert_benchmark(session: AsyncSession, actor: Actor, data: BenchmarkUpsert) -> SalaryBenchmarkRow:
@@ -141,6 +148,8 @@ async def decide_salary(
     row, person = await _scoped(session, actor, record_id)
     if not actor.may_on("verify", region_code=person.region_code):
         raise Forbidden("只有辖区民政工作人员可以核验薪酬记录。")
+    if row.submitted_by_id is not None and row.submitted_by_id == actor.user_id:
+        raise Forbidden("不能核验自己提交的记录，请由其他工作人员核验。", code="own_submission")
     status = "rejected" if reject else "verified"
     if row.status == status:
         raise Conflict("该记录已是此状态。", code=f"salary_record_already_{status}")
@@ -149,7 +158,7 @@ async def decide_salary(
     row.verified_by_id = actor.user_id
     row.verified_at = clock.now()
     row.rejection_reason = reject.reason.strip() if reject else None
-    await session.flush()
+    await flush_or_raise(session, _REVIVE_CONSTRAINTS)
     await session.refresh(row)
     action = "reject" if reject else "verify"
     await record(session, actor, action, "salary_record", row.id, before=before, after=snapshot(row), **about(person))
