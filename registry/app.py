@@ -17,6 +17,9 @@ from registry.accounts.auth import RequestIdMiddleware, provide_actor
 from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
 from registry.awards.controllers import AwardController
+from registry.certificates.controllers import CertificateController, VerificationController, provide_certificates
+from registry.certificates.jobs import BatchWorker
+from registry.certificates.service import CertContext
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
 from registry.db import create_engine, create_session_maker
@@ -77,7 +80,15 @@ def create_app(
     def configure_jinja(engine_: JinjaTemplateEngine) -> None:
         engine_.engine.globals["LABELS"] = LABELS
 
-    state: dict[str, Any] = {"settings": settings, "session_maker": session_maker}
+    certificates = CertContext(settings)
+    # Runs queued certificate batches; started with the server (not by tests, which drain it).
+    worker = BatchWorker(session_maker, certificates)
+    state: dict[str, Any] = {
+        "settings": settings,
+        "session_maker": session_maker,
+        "certificates": certificates,
+        "batch_worker": worker,
+    }
     return Litestar(
         route_handlers=[
             SystemController,
@@ -93,9 +104,15 @@ def create_app(
             SalaryController,
             AwardController,
             PayrollController,
+            CertificateController,
+            VerificationController,
             LoginPages,
         ],
-        dependencies={"db_session": Provide(_provide_session), "actor": Provide(provide_actor)},
+        dependencies={
+            "db_session": Provide(_provide_session),
+            "actor": Provide(provide_actor),
+            "certificates": Provide(provide_certificates, sync_to_thread=False),
+        },
         middleware=[RequestIdMiddleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
@@ -108,6 +125,7 @@ def create_app(
             description="Social-work talent registry",
         ),
         state=State(state),
-        on_shutdown=[dispose_engine],
+        on_startup=[worker.start],
+        on_shutdown=[worker.stop, dispose_engine],
         debug=settings.debug,
     )

@@ -201,6 +201,105 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def certificates_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Offline: no database, no network; the keys from files, else the local issuer key."""
+    from pathlib import Path
+
+    from registry.certificates import offline
+    from registry.certificates.signing import Signer
+
+    pems = [Path(p).read_bytes() for p in args.public_key or []]
+    if not pems:
+        if not settings.key_path.exists():
+            print(
+                "请用 --public-key 指定公钥文件（可从 /.well-known/registry-signing-keys.json 下载）。", file=sys.stderr
+            )
+            return 2
+        pems = [Signer.load_or_create(settings.key_path).public_pem.encode()]
+    try:
+        checks = offline.check_target(args.target, offline.keys_from(pems))
+    except ImportError:
+        print("读取图片中的二维码需要 zxing-cpp：pip install zxing-cpp", file=sys.stderr)
+        return 2
+    for check in checks:
+        print("\n".join(check.lines()))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def certificates_batch(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    """The same job as the API's batch, with a progress bar; the file is copied to --out."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from registry.accounts.service import actor_for_user, user_by_username
+    from registry.certificates import batch as batches
+    from registry.certificates.schemas import BatchCreate
+    from registry.certificates.service import CertContext
+    from registry.errors import RegistryError
+    from registry.models import CertificateBatch
+
+    ctx = CertContext(settings)
+
+    async def go() -> CertificateBatch:
+        engine = create_engine(url, pool_size=2)
+        maker = create_session_maker(engine)
+        try:
+            async with maker() as session, session.begin():
+                if not args.user:
+                    raise RegistryError("请用 --user 指定以哪个账户的身份操作。", code="user_required")
+                user = await user_by_username(session, args.user)
+                actor = await actor_for_user(session, user.id, request_id="cli", client_ip=None)
+                job = await batches.create_batch(
+                    session,
+                    actor,
+                    BatchCreate(region_code=args.region, kind=args.kind, period=args.period, format=args.format),
+                    run_here=True,
+                )
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            ) as bar:
+                judging = bar.add_task("判定 judging", total=None)
+                rendering = bar.add_task("生成 PDF rendering", total=None)
+
+                def show(b: CertificateBatch) -> None:
+                    bar.update(judging, total=b.total or None, completed=b.judged)
+                    bar.update(rendering, total=(b.issued + b.reused) or None, completed=b.rendered)
+
+                return await batches.run_batch(maker, actor, ctx, job.id, show)
+        finally:
+            await engine.dispose()
+
+    try:
+        job = asyncio.run(go())
+    except RegistryError as exc:
+        print(f"错误 [{exc.code}]：{exc.message}", file=sys.stderr)
+        return 1
+    if job.status != "done":
+        print(f"任务 {job.id} 失败：{job.error}", file=sys.stderr)
+        return 1
+    path = batches.batch_dir(ctx) / str(job.file_name)
+    if args.out:
+        shutil.copyfile(path, args.out)
+        path = args.out
+    print(
+        f"任务 {job.id}：{job.total} 人中新出具 {job.issued} 份、沿用 {job.reused} 份、不符合条件 {job.not_eligible} 人；"
+        f"文件 {path}"
+    )
+    return 0
+
+
+def _requeue_batches(url: str) -> None:
+    from registry.certificates.batch import requeue_interrupted
+
+    async def work() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await requeue_interrupted(create_session_maker(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(work())
+
+
 def _demo_logins(url: str) -> list[str]:
     from registry.demo import demo_logins
 
@@ -220,6 +319,7 @@ def serve(settings: Settings) -> None:
 
     with database_url(settings) as url:
         migrate(url)
+        _requeue_batches(url)
         if settings.seed_demo:
             print(seed_demo(url, 3000, 20261122, only_if_empty=True), flush=True)
         logins = _demo_logins(url)
@@ -281,6 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     payroll.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     payroll.add_argument("--out", help="file to write (export)")
     payroll.add_argument("--full-ids", action="store_true", help="full ID numbers (audited; role must allow)")
+    certs = sub.add_parser("certificates", help="eligibility certificates: verify offline, batch issue")
+    certs_sub = certs.add_subparsers(dest="action", required=True)
+    verify = certs_sub.add_parser("verify", help="check a PDF, a QR photo or a scanned QR text offline")
+    verify.add_argument("target", help="FILE.pdf, an image of the QR code, or the scanned text")
+    verify.add_argument("--public-key", action="append", help="PEM or the /.well-known JSON (default: local key)")
+    batch = certs_sub.add_parser("batch", help="issue one kind for everyone eligible in a region")
+    batch.add_argument("region", help="region code, e.g. 420102")
+    batch.add_argument("kind", choices=["allowance", "ce", "salary", "registration"])
+    batch.add_argument("period", nargs="?", help="YYYY-MM (allowance), YYYY (ce, salary), YYYY-MM-DD")
+    batch.add_argument("--user", help="act as this user")
+    batch.add_argument("--format", choices=["zip", "pdf"], default="zip")
+    batch.add_argument("--out", help="copy the result here")
     db = sub.add_parser("db", help="embedded database helpers")
     db.add_argument("action", choices=["start", "stop", "url"])
     args = parser.parse_args(argv)
@@ -291,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "db":
         return _db(settings, args.action)
+    if args.command == "certificates" and args.action == "verify":
+        return certificates_verify(settings, args)
     with database_url(settings) as url:
         if args.command == "migrate":
             migrate(url)
@@ -304,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "payroll":
             migrate(url)
             return payroll_command(url, args)
+        elif args.command == "certificates":
+            migrate(url)
+            return certificates_batch(settings, url, args)
         elif args.command == "regions":
             from registry.regions.service import load_regions
 

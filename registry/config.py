@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     # Loaded on the first start of an empty database by ``registry serve``.
     seed_demo: bool = True
+    # Where users reach the service; printed into certificates' QR codes and verification links.
+    public_url: str | None = None
+    # The Ed25519 key that signs certificates; made on first use. Default: data_dir/keys/.
+    signing_key_path: Path | None = None
+    # Worker processes that render certificate PDFs (default: one per core).
+    render_workers: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def key_path(self) -> Path:
+        return self.signing_key_path or self.data_dir / "keys" / "certificate-signing-ed25519.pem"
 
     @property
     def embedded(self) -> bool:

@@ -5,10 +5,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # postgresql: initdb/pg_ctl for the embedded server (not needed with REGISTRY_DATABASE_URL).
-# pango, harfbuzz-subset, a CJK font: WeasyPrint PDFs in Chinese (without libharfbuzz-subset0
+# pango, harfbuzz-subset, CJK fonts: WeasyPrint PDFs in Chinese (without libharfbuzz-subset0
 # WeasyPrint silently falls back to a font-subsetting path measured at 8.3 s a page).
+# WenQuanYi Micro Hei prints certificates (its TrueType outlines subset fast); Noto Sans CJK
+# covers the rarer name characters it lacks (extensions A and B).
 # poppler-utils: pdftotext/pdffonts, used by the tests to read the PDFs back.
-SYSTEM_PACKAGES=(postgresql libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk poppler-utils)
+SYSTEM_PACKAGES=(postgresql libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fonts-wqy-microhei poppler-utils)
 
 bootstrap_system() {
   local extra=("$@") missing=() p

@@ -14,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cn import ric
 
 from registry.accounts.actor import Actor
+from registry.certificates.schemas import IssueRequest
+from registry.certificates.service import CertContext
+from registry.certificates.service import issue as issue_certificate
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
+from registry.config import Settings
 from registry.models import (
     ApiToken,
     AwardRow,
     CeRecordRow,
+    CertificateBatch,
     Employment,
     PayrollRun,
     RoleGrant,
@@ -67,6 +72,8 @@ class Side:
     run: int = 0  # a computed draft payroll run of the region (2026-09)
     run_sub: int = 0  # a submitted one (2026-08)
     run_app: int = 0  # an approved one (2026-07)
+    cert: str = ""  # the serial of an award certificate issued to p (for aw2)
+    batch: int = 0  # a queued allowance certificate batch of the region
 
 
 @dataclass
@@ -151,8 +158,15 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         )
         for month, status in ((9, "draft"), (8, "submitted"), (7, "approved"))
     ]
-    session.add_all([ce, sal, *awards, *runs])
+    batch = CertificateBatch(region_code=region, kind="allowance", period="2026-10")
+    session.add_all([ce, sal, *awards, *runs, batch])
     await session.flush()
+    issued, _ = await issue_certificate(
+        session,
+        LOADER,
+        CertContext(Settings()),
+        IssueRequest(practitioner_id=people[0].id, kind="award", award_id=awards[1].id),
+    )
     return Side(
         region=region,
         o=org.id,
@@ -168,6 +182,8 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         run=runs[0].id,
         run_sub=runs[1].id,
         run_app=runs[2].id,
+        cert=issued.serial,
+        batch=batch.id,
     )
 
 

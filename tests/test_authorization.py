@@ -45,6 +45,7 @@ ORG_READ = per_role((200, 200), (200, 404), (200, 404), (200, 404), (404, 404))
 RUN_READ = per_role((200, 200), (200, 404), (200, 404), (404, 404), (404, 404))
 PREPARE = per_role((403, 403), (403, 404), (200, 404), (404, 404), (404, 404))
 APPROVE = per_role((403, 403), (200, 404), (403, 404), (404, 404), (404, 404))
+BATCH_READ = per_role((403, 403), (200, 404), (200, 404), (403, 403), (403, 403))
 ADMIN_ONLY = per_role((200, 200), (403, 403), (403, 403), (403, 403), (403, 403))
 
 
@@ -327,6 +328,40 @@ CASES = [
     ),
     Case("GET", "/api/payroll-runs/{run_id:int}/export.csv", RUN_READ),
     Case("GET", "/api/payroll-runs/{run_id:int}/export.xlsx", RUN_READ),
+    # certificates (the award certificate of p; issuing the same again returns it, 200)
+    Case(
+        "POST",
+        "/api/certificates",
+        per_role((403, 403), (200, 404), (403, 404), (403, 404), (200, 404)),
+        lambda side, role: {"practitioner_id": side.p, "kind": "award", "award_id": side.aw2},
+    ),
+    Case("GET", "/api/certificates/{serial:str}", READ),
+    Case("GET", "/api/certificates/{serial:str}/pdf", READ),
+    Case("POST", "/api/certificates/{serial:str}/revoke", VERIFY, lambda side, role: {"reason": "登记信息有误"}),
+    Case(
+        "POST",
+        "/api/certificates/{serial:str}/reissue",
+        per_role((403, 403), (201, 404), (403, 404), (403, 404), (201, 404)),
+        lambda side, role: {"reason": "补办"},
+    ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/certificates", READ),
+    Case(
+        "GET",
+        "/api/verify/{serial:str}",
+        per_role((200, 200), (200, 200), (200, 200), (200, 200), (200, 200), (200, 200)),
+    ),
+    Case(
+        "POST",
+        "/api/certificate-batches",
+        per_role((403, 403), (202, 422), (202, 422), (403, 403), (403, 403)),
+        lambda side, role: {"region_code": side.region, "kind": "allowance", "period": "2026-10"},
+    ),
+    Case("GET", "/api/certificate-batches/{batch_id:int}", BATCH_READ),
+    Case(
+        "GET",
+        "/api/certificate-batches/{batch_id:int}/download",
+        per_role((403, 403), (409, 404), (409, 404), (403, 403), (403, 403)),
+    ),
 ]
 
 
@@ -347,6 +382,8 @@ def _url(case: Case, scene: Scene, side_name: str, role: str) -> str:
         "record_id": side.ce,
         "award_id": side.aw,
         "run_id": side.run,
+        "serial": side.cert,
+        "batch_id": side.batch,
     }
     if case.ids is not None:
         values.update(case.ids(side))

@@ -38,6 +38,11 @@ Action = Literal[
     "payroll",
     "payroll_read",
     "approve_payroll",
+    "certify",
+    "certify_allowance",
+    "revoke_certificate",
+    "batch_certify",
+    "batch_certify_allowance",
 ]
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "read": frozenset({"admin", "civil_affairs", "payroll_clerk", "org_hr", "practitioner"}),
@@ -53,6 +58,12 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "payroll": frozenset({"payroll_clerk"}),
     "payroll_read": frozenset({"admin", "payroll_clerk", "civil_affairs"}),
     "approve_payroll": frozenset({"civil_affairs"}),
+    # Certificates state the registry's own decisions: staff issue them, and so may the holder.
+    "certify": frozenset({"civil_affairs", "practitioner"}),
+    "certify_allowance": frozenset({"civil_affairs", "payroll_clerk", "practitioner"}),
+    "revoke_certificate": frozenset({"civil_affairs"}),
+    "batch_certify": frozenset({"civil_affairs"}),
+    "batch_certify_allowance": frozenset({"civil_affairs", "payroll_clerk"}),
 }
 
 ROLE_LABELS = {

@@ -3,6 +3,7 @@
 from registry.models.account import ApiToken, RoleGrant, User, WebSession
 from registry.models.audit import AuditEvent
 from registry.models.base import Base
+from registry.models.certificate import CertificateBatch, CertificateRevocation, IssuedCertificate, SigningKey
 from registry.models.certification import Certification
 from registry.models.organization import Organization
 from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
@@ -16,8 +17,11 @@ __all__ = [
     "AwardRow",
     "Base",
     "CeRecordRow",
+    "CertificateBatch",
+    "CertificateRevocation",
     "Certification",
     "Employment",
+    "IssuedCertificate",
     "Organization",
     "PayrollDropped",
     "PayrollLine",
@@ -28,6 +32,7 @@ __all__ = [
     "RoleGrant",
     "SalaryBenchmarkRow",
     "SalaryRecordRow",
+    "SigningKey",
     "User",
     "WebSession",
 ]

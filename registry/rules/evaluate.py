@@ -78,6 +78,20 @@ def _registration_finding(rule: PolicyRule | None, facts: Facts, day: dt.date) -
     return None, Finding.of(rule, False, text, day=day)
 
 
+def registration(facts: Facts, book: RuleBook, day: dt.date) -> Decision:
+    """Does the person hold a verified certificate whose registration period runs on ``day``
+    (MCA-REG-3Y)? What a 职业水平证书登记证明 states."""
+    rule = book.resolve("registration", facts.region_on(day), day)
+    if rule is None:
+        return Decision("registration", str(day), None, "没有适用的证书登记规定。", ())
+    cert, finding = _registration_finding(rule, facts, day)
+    assert finding is not None  # a rule was given
+    if cert is None:
+        return Decision("registration", str(day), False, f"{day} 没有有效登记的职业水平证书。", (finding,))
+    summary = f"{day} 持有有效登记的{LABELS[cert.level]}证书。"
+    return Decision("registration", str(day), True, summary, (finding,), subject=cert.number)
+
+
 # --- the monthly allowance ------------------------------------------------------------------------
 
 
