@@ -30,7 +30,7 @@ from registry.certificates import batch as batches
 from registry.certificates import offline, render
 from registry.certificates.schemas import BatchCreate
 from registry.certificates.service import CertContext, normalize_serial
-from registry.certificates.signing import PAYLOAD_PREFIX, Signer, b64url, canonical, unb64url
+from registry.certificates.signing import PAYLOAD_PREFIX, Signer, b64url, unb64url
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
 from registry.cli import main as cli_main
@@ -216,12 +216,17 @@ async def test_allowance_certificate_is_a_real_pdf_with_a_working_qr_code(
     assert any("WenQuanYi" in row[0] or "Noto-Sans-CJK" in row[0] for row in fonts)
 
     [url] = qr_texts(pdf, tmp_path)
-    assert url.startswith(cert["verify_url"] + "?q=" + PAYLOAD_PREFIX)
-    answer = await anonymous.get(url.removeprefix(Settings().base_url).replace("/verify/", "/api/verify/", 1))
+    assert url.startswith(Settings().base_url + "/verify?q=" + PAYLOAD_PREFIX)
+    token = url.split("q=", 1)[1]
+    answer = await anonymous.get(f"/api/verify/{cert['serial']}", params={"q": token})
     assert answer.status_code == 200, answer.text
     status = answer.json()
     assert status["status"] == "valid" and status["signature_valid"] and status["qr_valid"] is True
     assert status["holder"] == "李**珺" and status["serial"] == cert["serial"]
+    # What a phone that scanned the code opens: the public page, which finds the serial in it.
+    page = await anonymous.get(url.removeprefix(Settings().base_url))
+    assert page.status_code == 200 and cert["serial"] in page.text and "有效" in page.text
+    assert "二维码内容与登记记录一致" in page.text
 
 
 async def test_the_pdf_is_rendered_from_the_snapshot_byte_for_byte(
@@ -410,15 +415,20 @@ async def test_offline_verification_catches_a_changed_byte_and_a_forged_payload(
     token = url.split("q=", 1)[1]
     assert offline.check_payload(token, keys).ok
     body, signature = token.removeprefix(PAYLOAD_PREFIX).split(".")
-    payload = json.loads(unb64url(body))
-    forged_body = b64url(canonical(dict(payload, f="职业津贴 900.00 元/月")).encode())
+    fields = unb64url(body).decode().split("|")
+    assert fields[0] == cert["serial"] and fields[2] == "李**珺"
+    fields[4] = "2026-10 职业津贴 900.00 元/月"
+    forged_body = b64url("|".join(fields).encode())
     assert not offline.check_payload(f"{PAYLOAD_PREFIX}{forged_body}.{signature}", keys).ok
     impostor = Ed25519PrivateKey.generate()
     forged_sig = b64url(impostor.sign(forged_body.encode()))
     forged = offline.check_payload(f"{PAYLOAD_PREFIX}{forged_body}.{forged_sig}", keys)
     assert not forged.ok and "签名不符" in forged.problems[0]
-    online = (await anonymous.get(f"/api/verify/{cert['serial']}", params={"q": forged_body + "." + forged_sig})).json()
+    forged_token = f"{PAYLOAD_PREFIX}{forged_body}.{forged_sig}"
+    online = (await anonymous.get(f"/api/verify/{cert['serial']}", params={"q": forged_token})).json()
     assert online["qr_valid"] is False
+    scanned = await anonymous.get("/verify", params={"q": forged_token})
+    assert scanned.status_code == 404 and "签名不符" in scanned.text
 
     # The command line: exit 0 for the real file, 1 for the tampered one, offline.
     good_file, bad_file, pem = tmp_path / "good.pdf", tmp_path / "bad.pdf", tmp_path / "key.pem"

@@ -45,7 +45,16 @@ from registry.rules.service import rule_book
 log = logging.getLogger("registry")
 
 JUDGE_CHUNK = 200
-RENDER_CHUNK = {"zip": 8, "pdf": 40}
+# Certificates per rendering task, at most: bigger tasks share more set-up (one layout, fonts
+# read once); more tasks keep every worker busy to the end.
+RENDER_CHUNK = {"zip": 16, "pdf": 40}
+
+
+def chunk_size(count: int, workers: int, cap: int) -> int:
+    """The largest size up to ``cap`` that splits ``count`` into a multiple of ``workers`` tasks."""
+    rounds = max(1, -(-count // (workers * cap)))
+    return max(1, -(-count // (workers * rounds)))
+
 
 Progress = Callable[[CertificateBatch], Awaitable[None] | None]
 
@@ -232,7 +241,9 @@ async def _render(
     name = f"certificates-{batch.region_code}-{batch.kind}-{batch.period}-{batch.id}.{batch.format}"
     target = folder / name
     partial = target.with_suffix(target.suffix + ".part")
-    size = RENDER_CHUNK[batch.format]
+    size = chunk_size(
+        len(serials), pool.size() or pool.default_workers(ctx.settings.render_workers), RENDER_CHUNK[batch.format]
+    )
     chunks: list[list[tuple[str, str, str]]] = []
     manifest: list[list[str]] = []
     async with session_maker() as session:

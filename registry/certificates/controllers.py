@@ -136,6 +136,14 @@ class CertificateController(Controller):
         return File(path=path, filename=path.name, media_type=media)
 
 
+def _verify_page(result: PublicStatus | None, error: RegistryError | None, serial: str) -> Response[Any]:
+    return Template(
+        template_name="certificates/verify.html",
+        context={"result": result, "error": error.message if error else None, "serial": serial},
+        status_code=error.status_code if error else 200,
+    )
+
+
 class VerificationController(Controller):
     """Public: anyone holding a paper may check it, with no account."""
 
@@ -153,11 +161,22 @@ class VerificationController(Controller):
 
     @get("/verify", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
     async def verify_form(
-        self, serial: Annotated[str | None, QueryParameter(name="serial", max_length=40)] = None
+        self,
+        db_session: NamedDependency[AsyncSession],
+        certificates: NamedDependency[CertContext],
+        serial: Annotated[str | None, QueryParameter(name="serial", max_length=40)] = None,
+        q: Qr = None,
     ) -> Response[Any]:
+        """The form; a typed serial goes to its page; a scanned QR code (``?q=``) is answered here."""
         if serial:
             return Redirect(path=f"/verify/{''.join(serial.split())}", status_code=303)
-        return Template(template_name="certificates/verify.html", context={"result": None, "error": None, "serial": ""})
+        if not q:
+            return _verify_page(None, None, "")
+        try:
+            found = await service.serial_from_payload(db_session, q)
+        except RegistryError as exc:
+            return _verify_page(None, exc, "")
+        return await self._answer(db_session, certificates, found, q)
 
     @get("/verify/{serial:str}", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
     async def verify_page(
@@ -166,18 +185,15 @@ class VerificationController(Controller):
         certificates: NamedDependency[CertContext],
         serial: FromPath[str],
         q: Qr = None,
-    ) -> Template:
+    ) -> Response[Any]:
+        return await self._answer(db_session, certificates, serial, q)
+
+    @staticmethod
+    async def _answer(session: AsyncSession, ctx: CertContext, serial: str, q: str | None) -> Response[Any]:
         try:
-            result = await service.public_status(db_session, certificates, serial, q)
+            return _verify_page(await service.public_status(session, ctx, serial, q), None, serial)
         except RegistryError as exc:
-            return Template(
-                template_name="certificates/verify.html",
-                context={"result": None, "error": exc.message, "serial": serial},
-                status_code=exc.status_code,
-            )
-        return Template(
-            template_name="certificates/verify.html", context={"result": result, "error": None, "serial": serial}
-        )
+            return _verify_page(None, exc, serial)
 
     @get("/.well-known/registry-signing-keys.json", summary="证明签名公钥（全部，含已轮换的）", opt={"public": True})
     async def keys(

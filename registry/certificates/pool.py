@@ -32,11 +32,15 @@ def _warm() -> int:
     return os.getpid()
 
 
+def default_workers(workers: int | None = None) -> int:
+    return max(1, workers or os.cpu_count() or 1)
+
+
 def pool(workers: int | None = None) -> ProcessPoolExecutor:
     global _pool, _workers
     with _lock:
         if _pool is None:
-            _workers = max(1, workers or os.cpu_count() or 1)
+            _workers = default_workers(workers)
             _pool = ProcessPoolExecutor(max_workers=_workers, mp_context=multiprocessing.get_context("spawn"))
         return _pool
 

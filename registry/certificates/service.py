@@ -565,6 +565,16 @@ async def known_keys(session: AsyncSession, ctx: CertContext) -> list[KeyRead]:
     return keys
 
 
+async def serial_from_payload(session: AsyncSession, qr: str) -> str:
+    """The serial a scanned QR payload names, if its signature holds under a published key."""
+    rows = (await session.scalars(select(SigningKey))).all()
+    try:
+        payload = decode_payload(qr, {r.key_id: load_public_pem(r.public_pem) for r in rows})
+    except ValueError as exc:
+        raise NotFound(f"二维码无法核验：{exc}", code="payload_invalid") from exc
+    return str(payload["s"])
+
+
 async def public_status(session: AsyncSession, ctx: CertContext, serial: str, qr: str | None = None) -> PublicStatus:
     """What anyone may learn from a serial: enough to trust a paper, nothing more."""
     cert, revocation, successor = await _load(session, normalize_serial(serial))

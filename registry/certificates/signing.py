@@ -108,6 +108,12 @@ def snapshot_digest(snapshot_text: str) -> str:
     return b64url(hashlib.sha256(snapshot_text.encode()).digest()[:16])
 
 
+# The QR payload's fields, in order: serial, kind, masked name, period, headline, issue date,
+# valid until, key id (first 8 hex digits), digest of the snapshot. Positional and "|"-joined
+# rather than JSON: every byte saved is a smaller, easier to scan code.
+PAYLOAD_FIELDS = ("s", "k", "n", "p", "f", "i", "u", "kid", "h")
+
+
 def compact_payload(snapshot: dict[str, Any], snapshot_text: str, masked_name: str) -> dict[str, Any]:
     """What the QR code states on its own: enough to compare with the paper at a glance."""
     return {
@@ -118,13 +124,14 @@ def compact_payload(snapshot: dict[str, Any], snapshot_text: str, masked_name: s
         "f": snapshot["headline"],
         "i": snapshot["issued_at"][:10],
         "u": snapshot["valid_until"],
-        "kid": snapshot["key_id"],
+        "kid": snapshot["key_id"][:8],
         "h": snapshot_digest(snapshot_text),
     }
 
 
 def encode_payload(signer: Signer, payload: dict[str, Any]) -> str:
-    body = b64url(canonical(payload).encode())
+    text = "|".join(str(payload[k]).replace("|", "｜") for k in PAYLOAD_FIELDS)
+    body = b64url(text.encode())
     return f"{PAYLOAD_PREFIX}{body}.{signer.sign(body)}"
 
 
@@ -141,14 +148,15 @@ def decode_payload(token: str, keys: dict[str, Ed25519PublicKey]) -> dict[str, A
         raise PayloadError("不是人才库证明的二维码内容。")
     body, signature = token[len(PAYLOAD_PREFIX) :].split(".")
     try:
-        payload = json.loads(unb64url(body))
+        values = unb64url(body).decode().split("|")
     except ValueError as exc:
         raise PayloadError("二维码内容已损坏。") from exc
-    if not isinstance(payload, dict):
+    if len(values) != len(PAYLOAD_FIELDS):
         raise PayloadError("二维码内容已损坏。")
-    key = keys.get(str(payload.get("kid")))
+    payload = dict(zip(PAYLOAD_FIELDS, values, strict=True))
+    key = next((k for kid, k in keys.items() if kid.startswith(payload["kid"]) and payload["kid"]), None)
     if key is None:
-        raise PayloadError(f"没有密钥 {payload.get('kid')} 的公钥，无法核验。")
+        raise PayloadError(f"没有密钥 {payload['kid']} 的公钥，无法核验。")
     if not signature_ok(key, body, signature):
         raise PayloadError("签名不符：二维码内容被改动或伪造。")
     return payload
