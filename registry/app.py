@@ -13,6 +13,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from registry import clock
 from registry.accounts.auth import RequestIdMiddleware, provide_actor
 from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
@@ -32,6 +33,7 @@ from registry.rules.controllers import PolicyController
 from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
+from registry.web.pages import Pages
 from registry.web.system import SystemController
 
 TEMPLATES = REPO_ROOT / "templates"
@@ -79,6 +81,7 @@ def create_app(
 
     def configure_jinja(engine_: JinjaTemplateEngine) -> None:
         engine_.engine.globals["LABELS"] = LABELS
+        engine_.engine.globals["CHINA"] = clock.CHINA
 
     certificates = CertContext(settings)
     # Runs queued certificate batches; started with the server (not by tests, which drain it).
@@ -107,6 +110,7 @@ def create_app(
             CertificateController,
             VerificationController,
             LoginPages,
+            Pages,
         ],
         dependencies={
             "db_session": Provide(_provide_session),

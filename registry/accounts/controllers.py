@@ -37,9 +37,8 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from registry.awards.service import award_read, list_awards
+from registry.certificates.service import CertContext
 from registry.config import Settings
-from registry.education.service import list_for_practitioner
 from registry.practitioners.schemas import PractitionerDetail
 from registry.practitioners.service import practitioner_detail
 from registry.rules.facts import practitioner_decisions
@@ -304,21 +303,28 @@ class LoginPages(Controller):
         return Redirect(path="/login", status_code=303, cookies=[_session_cookie(request, "", max_age=0)])
 
     @get("/me", media_type=MediaType.HTML)
-    async def me_page(self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> Template:
+    async def me_page(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certificates: NamedDependency[CertContext],
+        message: Annotated[str | None, QueryParameter(name="message", max_length=300)] = None,
+        problem: Annotated[str | None, QueryParameter(name="problem", max_length=2000)] = None,
+    ) -> Template:
+        """The account; for a practitioner, their own record with the same parts as staff see."""
+        from registry.web.pages import record_context
+
         user = await service.get_user(db_session, actor, actor.user_id or 0)
         own = actor.own_practitioner_id
-        return Template(
-            template_name="accounts/me.html",
-            context={
-                "actor": actor,
-                "user": await service.user_read(db_session, user),
-                "person": await practitioner_detail(db_session, actor, own) if own else None,
-                "decisions": await practitioner_decisions(db_session, actor, own, clock.today()) if own else None,
-                "ce_records": await list_for_practitioner(db_session, actor, own, year=clock.today().year)
-                if own
-                else [],
-                "awards": [award_read(a) for a in await list_awards(db_session, actor, own)] if own else [],
-                "role_labels": ROLE_LABELS,
-                "csrf": actor.session_csrf,
-            },
-        )
+        context: dict[str, Any] = {
+            "actor": actor,
+            "user": await service.user_read(db_session, user),
+            "role_labels": ROLE_LABELS,
+            "csrf": actor.session_csrf,
+            "message": message,
+            "problem": problem,
+            "person": None,
+        }
+        if own:
+            context |= await record_context(db_session, actor, certificates, own)
+        return Template(template_name="accounts/me.html", context=context)

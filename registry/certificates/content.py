@@ -23,11 +23,11 @@ KIND_LABELS = {
     "registration": "职业水平证书登记证明",
 }
 KIND_HELP = {
-    "allowance": "period 为月份 YYYY-MM（截止日须已过）",
-    "ce": "period 为年度 YYYY",
-    "salary": "period 为年度 YYYY（须已结束）",
-    "award": "award_id 为已批准的奖励",
-    "registration": "period 为日期 YYYY-MM-DD（默认今天）",
+    "allowance": "期间填月份，如 2026-10（该月月末须已过）",
+    "ce": "期间填年度，如 2025",
+    "salary": "期间填已结束的年度，如 2025",
+    "award": "选择已批准的奖励",
+    "registration": "期间填日期，如 2026-11-01（默认今天）",
 }
 
 

@@ -923,3 +923,45 @@ async def prepare_export(session: AsyncSession, actor: Actor, run_id: int, fmt: 
         **_run_where(run),
     )
     return run
+
+
+async def allowance_history(session: AsyncSession, actor: Actor, practitioner_id: int) -> list[dict[str, Any]]:
+    """What was paid to a person in approved and closed runs, newest first (the person's page)."""
+    await get_practitioner(session, actor, practitioner_id)
+    rows = (
+        await session.execute(
+            select(
+                PayrollLine.month,
+                PayrollLine.kind,
+                PayrollLine.corrects_month,
+                PayrollLine.amount,
+                PayrollLine.basis,
+                PayrollRun.id.label("run_id"),
+                PayrollRun.status,
+            )
+            .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
+            .where(PayrollLine.practitioner_id == practitioner_id, PayrollRun.status.in_(("approved", "closed")))
+            .order_by(PayrollLine.month.desc(), PayrollLine.id.desc())
+            .limit(60)
+        )
+    ).all()
+    return [r._asdict() for r in rows]
+
+
+async def region_month_totals(session: AsyncSession, actor: Actor, code: str, months: int = 12) -> list[dict[str, Any]]:
+    """Allowance paid per month by the region's approved and closed runs (the dashboard)."""
+    lo, hi = subtree_bounds(code)
+    rows = (
+        await session.execute(
+            select(PayrollRun.month, func.sum(PayrollRun.total_amount), func.sum(PayrollRun.line_count))
+            .where(
+                PayrollRun.region_code.between(lo, hi),
+                PayrollRun.status.in_(("approved", "closed")),
+                region_code_scope(actor, PayrollRun.region_code, "payroll_read"),
+            )
+            .group_by(PayrollRun.month)
+            .order_by(PayrollRun.month.desc())
+            .limit(months)
+        )
+    ).all()
+    return [{"month": m, "total": total, "lines": lines} for m, total, lines in reversed(rows)]

@@ -1,0 +1,258 @@
+"""Server-rendered pages for staff and practitioners (zh-CN, no build step).
+
+Each page calls the same services as the API, with the same scope: a record outside the
+caller's scope is "not found" here too. Forms post back with the session's CSRF token and
+redirect (303) to the page they came from, with a message in the query string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Template
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.accounts.actor import Actor, Forbidden
+from registry.audit.service import list_events
+from registry.awards.service import award_read, list_awards
+from registry.certificates import service as cert_service
+from registry.certificates.content import KIND_HELP, KIND_LABELS
+from registry.certificates.schemas import IssueRequest
+from registry.certificates.service import CertContext
+from registry.education.service import list_for_practitioner as ce_records
+from registry.errors import RegistryError
+from registry.models import Practitioner
+from registry.payroll.service import allowance_history, region_month_totals
+from registry.practitioners import service as practitioners
+from registry.reports.service import region_figures
+from registry.rules.facts import practitioner_decisions
+from registry.salaries.service import list_salaries
+from registry.schemas import LABELS
+
+Text = Annotated[str | None, QueryParameter(max_length=50)]
+
+SEARCH_FIELDS = (
+    "name",
+    "id_number",
+    "certificate_number",
+    "region",
+    "organization_id",
+    "level",
+    "post_type",
+    "in_post",
+    "verification_status",
+)
+
+
+def _filters(query: dict[str, str]) -> practitioners.SearchFilters:
+    values: dict[str, Any] = {k: v.strip() for k, v in query.items() if k in SEARCH_FIELDS and v.strip()}
+    if "in_post" in values:
+        values["in_post"] = values["in_post"] == "true"
+    return practitioners.SearchFilters(**values, cursor=query.get("cursor") or None, limit=50)
+
+
+def ce_progress(decision: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The CE findings with hours and a requirement, as progress bars."""
+    bars = []
+    for f in (decision or {}).get("findings", []):
+        figures = f.get("figures", {})
+        if "required" in figures and "hours" in figures:
+            got, need = float(figures["hours"]), float(figures["required"])
+            bars.append(
+                {
+                    "label": f["rule_ref"],
+                    "got": figures["hours"],
+                    "need": figures["required"],
+                    "unit": figures.get("unit", ""),
+                    "share": min(1.0, got / need) if need else 1.0,
+                    "met": f["met"],
+                }
+            )
+    return bars
+
+
+class Pages(Controller):
+    include_in_schema = False
+
+    @get("/practitioners", media_type=MediaType.HTML)
+    async def search(
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+    ) -> Template:
+        query = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        error = None
+        page = None
+        if any(query.get(k) for k in SEARCH_FIELDS):
+            try:
+                page = await practitioners.search_practitioners(db_session, actor, _filters(query))
+            except (RegistryError, ValidationError) as exc:
+                error = exc.message if isinstance(exc, RegistryError) else "检索条件格式不正确，请检查。"
+        next_url = None
+        if page is not None and page.next_cursor:
+            next_url = "/practitioners?" + urlencode(
+                {**{k: v for k, v in query.items() if k in SEARCH_FIELDS}, "cursor": page.next_cursor}
+            )
+        context = {"actor": actor, "query": query, "page": page, "error": error, "next_url": next_url}
+        # Results as you type: the page asks for the results part alone.
+        name = "practitioners/_results.html" if query.get("partial") else "practitioners/search.html"
+        return Template(template_name=name, context=context)
+
+    @get("/practitioners/{practitioner_id:int}", media_type=MediaType.HTML)
+    async def record(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certificates: NamedDependency[CertContext],
+        practitioner_id: FromPath[int],
+        message: Annotated[str | None, QueryParameter(name="message", max_length=300)] = None,
+        problem: Annotated[str | None, QueryParameter(name="problem", max_length=2000)] = None,
+    ) -> Template:
+        return Template(
+            template_name="practitioners/record.html",
+            context=await record_context(db_session, actor, certificates, practitioner_id)
+            | {"message": message, "problem": problem},
+        )
+
+    @post("/practitioners/{practitioner_id:int}/certificates", media_type=MediaType.HTML)
+    async def issue_certificate(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certificates: NamedDependency[CertContext],
+        practitioner_id: FromPath[int],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        back = "/me" if data.get("back") == "me" else f"/practitioners/{practitioner_id}"
+        try:
+            request = IssueRequest(
+                practitioner_id=practitioner_id,
+                kind=data.get("kind", ""),
+                period=data.get("period") or None,
+                award_id=int(data["award_id"]) if data.get("award_id", "").isdigit() else None,
+            )
+        except ValidationError:
+            return _back(back, problem="请选择证明种类并填写期间。")
+        try:
+            read, created = await cert_service.issue(db_session, actor, certificates, request)
+        except RegistryError as exc:
+            await db_session.rollback()
+            reasons = "；".join(e.message for e in exc.errors if e.field != "period") if exc.errors else ""
+            return _back(back, problem=exc.message + (f"（{reasons}）" if reasons and exc.status_code == 409 else ""))
+        return _back(back, message=f"已{'出具' if created else '找到已出具的'}{read.kind_label}，编号 {read.serial}。")
+
+    @post("/certificates/{serial:str}/revoke", media_type=MediaType.HTML)
+    async def revoke_certificate(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certificates: NamedDependency[CertContext],
+        serial: FromPath[str],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        from registry.certificates.schemas import RevokeRequest
+
+        back = f"/practitioners/{int(data.get('practitioner_id', '0') or 0)}"
+        try:
+            reason = RevokeRequest(reason=data.get("reason", ""))
+        except ValidationError:
+            return _back(back, problem="请填写撤销原因（至少 2 个字）。")
+        try:
+            read = await cert_service.revoke(db_session, actor, certificates, serial, reason)
+        except RegistryError as exc:
+            await db_session.rollback()
+            return _back(back, problem=exc.message)
+        return _back(back, message=f"证明 {read.serial} 已撤销。")
+
+    @get("/dashboard", media_type=MediaType.HTML)
+    async def dashboard(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        region: Annotated[str | None, QueryParameter(name="region", max_length=6)] = None,
+    ) -> Template:
+        actor.require("figures", "只有民政、津贴发放人员和系统管理员可以查看区域工作台。")
+        code = region or await _default_region(db_session, actor)
+        today = clock.today()
+        figures = await region_figures(db_session, actor, code, today)
+        months = await region_month_totals(db_session, actor, code) if actor.may("payroll_read") else []
+        return Template(
+            template_name="reports/dashboard.html",
+            context={
+                "actor": actor,
+                "f": figures,
+                "months": months,
+                "today": today,
+                "post_rows": [
+                    (LABELS.get(k, k), v)
+                    for k, v in sorted(figures.in_post_by_post_type.items(), key=lambda kv: -kv[1])
+                ],
+            },
+        )
+
+
+def _back(path: str, **params: str) -> Redirect:
+    return Redirect(path=f"{path}?{urlencode(params)}", status_code=303)
+
+
+async def _default_region(session: AsyncSession, actor: Actor) -> str:
+    roots = actor.region_roots("figures")
+    if roots:
+        return roots[0]
+    # An admin: the province with the most practitioners.
+    code = await session.scalar(
+        select(func.substr(Practitioner.region_code, 1, 2))
+        .where(Practitioner.region_code.is_not(None))
+        .group_by(func.substr(Practitioner.region_code, 1, 2))
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    if code is None:
+        raise Forbidden("还没有登记任何社工。")
+    return f"{code}0000"
+
+
+async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, practitioner_id: int) -> dict[str, Any]:
+    """Everything a person's page shows (staff and the practitioner alike), each part scoped."""
+    today = clock.today()
+    person = await practitioners.practitioner_detail(session, actor, practitioner_id)
+    decisions = await practitioner_decisions(session, actor, practitioner_id, today)
+    ce_decision = next((d.model_dump() for d in decisions.decisions if d.question == "ce"), None)
+    awards = [award_read(a) for a in await list_awards(session, actor, practitioner_id)]
+    audit = None
+    if actor.may("audit"):
+        audit = (await list_events(session, actor, practitioner_id=practitioner_id, limit=30)).items
+    may_issue = actor.may_on(
+        "certify", region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
+    ) or actor.may_on(
+        "certify_allowance",
+        region_code=person.region_code,
+        organization_id=person.organization_id,
+        practitioner_id=person.id,
+    )
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    return {
+        "actor": actor,
+        "person": person,
+        "decisions": decisions,
+        "ce_bars": ce_progress(ce_decision),
+        "ce_records": await ce_records(session, actor, practitioner_id, year=today.year),
+        "salaries": await list_salaries(session, actor, practitioner_id),
+        "allowances": await allowance_history(session, actor, practitioner_id),
+        "awards": awards,
+        "certificates": await cert_service.list_for_practitioner(session, actor, ctx, practitioner_id),
+        "audit": audit,
+        "may_issue": may_issue,
+        "may_revoke": actor.may_on("revoke_certificate", region_code=person.region_code),
+        "kind_labels": KIND_LABELS,
+        "kind_help": KIND_HELP,
+        "defaults": {"allowance": last_month, "ce": str(today.year - 1), "salary": str(today.year - 1)},
+        "csrf": actor.session_csrf,
+        "today": today,
+    }

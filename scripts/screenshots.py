@@ -1,0 +1,49 @@
+"""Screenshots of the main pages for the README, taken in headless Chromium from a running
+service (``scripts/run``), logged in as the demo county clerk.
+
+    .venv/bin/python scripts/screenshots.py [--base http://127.0.0.1:8000] [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", default="http://127.0.0.1:8000")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshots"))
+    parser.add_argument("--user", default="clerk")
+    parser.add_argument("--password", default="Demo-2026-sw")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(f"{args.base}/login?next=/practitioners")
+        page.fill("input[name=username]", args.user)
+        page.fill("input[name=password]", args.password)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/practitioners")
+        page.fill("#q-name", "王")
+        page.wait_for_selector("#result-count")
+        page.screenshot(path=out / "search.png")
+        page.click("table.results a >> nth=0")
+        page.wait_for_selector("#decisions")
+        page.screenshot(path=out / "practitioner.png", full_page=True)
+        page.goto(f"{args.base}/dashboard")
+        page.screenshot(path=out / "dashboard.png", full_page=True)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.goto(f"{args.base}/verify")
+        phone.screenshot(path=out / "verify-phone.png")
+        browser.close()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The pages in a real browser: headless Chromium (Debian's, driven by Playwright) against the
+service running in its own process on a database of its own, with committed data.
+
+A county clerk logs in, searches by part of a Chinese name as they type, opens the record, issues
+an allowance certificate and downloads it; anyone checks it on the public page; the holder sees
+their own record on a phone-sized screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import update
+
+from registry.certifications.schemas import CertificationCreate
+from registry.certifications.service import add_certification
+from registry.db import create_engine, create_session_maker
+from registry.models import Certification
+from registry.organizations.schemas import OrganizationCreate
+from registry.organizations.service import create_organization
+from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
+from registry.practitioners.service import add_employment, create_practitioner
+from tests.accounts import PASSWORD, make_user
+from tests.conftest import TestDatabases
+from tests.scene import LOADER, id_number
+
+CHROMIUM = os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium")
+JIANGAN = "420102"
+NAME = "欧阳喆"  # 喆 is outside GB 2312
+
+
+@dataclass
+class Live:
+    base: str
+    person_id: int
+
+
+async def _seed(url: str) -> int:
+    engine = create_engine(url, pool_size=2)
+    try:
+        async with create_session_maker(engine)() as session, session.begin():
+            org = await create_organization(
+                session,
+                LOADER,
+                OrganizationCreate(name="江岸区百步亭社区居委会", org_type="community", region_code=JIANGAN),
+            )
+            for name, level in ((NAME, "intermediate"), ("欧阳明", None)):
+                p = await create_practitioner(
+                    session,
+                    LOADER,
+                    PractitionerCreate(name=name, id_number=id_number(JIANGAN, "19900101"), education="bachelor"),
+                )
+                await add_employment(
+                    session,
+                    LOADER,
+                    p.id,
+                    EmploymentCreate(
+                        organization_id=org.id, post_type="community_worker", in_post_from=dt.date(2018, 3, 1)
+                    ),
+                )
+                if level:
+                    person_id = p.id
+                    c = await add_certification(
+                        session,
+                        LOADER,
+                        p.id,
+                        CertificationCreate(
+                            level=level,
+                            certificate_number=f"WB{p.id:08d}",
+                            exam_year=2024,
+                            registration_valid_from=dt.date(2025, 1, 1),
+                        ),
+                    )
+                    await session.execute(
+                        update(Certification)
+                        .where(Certification.id == c.id)
+                        .values(verification_status="verified", verified_at=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
+                    )
+            await make_user(session, "browser-clerk", {"role": "civil_affairs", "region_code": JIANGAN})
+            await make_user(session, "browser-holder", {"role": "practitioner", "practitioner_id": person_id})
+        return person_id
+    finally:
+        await engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    url = databases.fresh("registry_browser")
+    from registry.cli import migrate
+
+    migrate(url)
+    person_id = asyncio.run(_seed(url))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = (
+        "import uvicorn\n"
+        "from registry.app import create_app\n"
+        "from registry.config import Settings\n"
+        f"settings = Settings(port={port}, public_url={base!r})\n"
+        f"uvicorn.run(create_app(settings, database_url={url!r}), host='127.0.0.1', port={port}, log_level='warning')\n"
+    )
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-c", server], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None:
+                    raise RuntimeError(log.read_text()) from None
+                time.sleep(0.2)
+        yield Live(base, person_id)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def login(page: Page, live: Live, username: str, next_url: str) -> None:
+    page.goto(f"{live.base}/login?next={next_url}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live.base}{next_url}")
+
+
+def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
+    live: Live, browser: Browser, tmp_path: Path
+) -> None:
+    clerk = browser.new_context(accept_downloads=True).new_page()
+    login(clerk, live, "browser-clerk", "/practitioners")
+    expect(clerk.locator("h1")).to_have_text("社工检索")
+
+    # Results as you type: a fragment of the name, no button pressed.
+    clerk.fill("#q-name", "喆")
+    row = clerk.locator("table.results tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(NAME)
+    expect(row).to_contain_text("4201**********")  # masked in the list
+    clerk.fill("#q-name", "欧阳")
+    expect(row).to_have_count(2)
+    assert "name=%E6%AC%A7%E9%98%B3" in clerk.url  # the address follows, for a bookmark or a colleague
+
+    clerk.click(f"text={NAME}")
+    expect(clerk.locator("#person h2")).to_contain_text(NAME)
+    allowance = clerk.locator('#decisions .decision[data-question="allowance"]')
+    expect(allowance).to_contain_text("MCA-REG-3Y")  # the reasons, with their rules
+
+    # Issue last month's allowance certificate: the period is filled in.
+    expect(clerk.locator("#period")).to_have_value("2026-10")
+    clerk.click("#issue-form button[type=submit]")
+    message = clerk.locator("#message")
+    expect(message).to_contain_text("已出具职业津贴资格证明")
+    serial = message.inner_text().split("编号 ")[1].rstrip("。")
+    listed = clerk.locator(f'#certificates tr[data-serial="{serial}"]')
+    expect(listed).to_contain_text("有效")
+    with clerk.expect_download() as download:
+        listed.locator("text=下载 PDF").click()
+    pdf = tmp_path / "certificate.pdf"
+    download.value.save_as(pdf)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert NAME in "".join(text.split())
+
+    # Anyone, not logged in, checks the serial on the public page.
+    public = browser.new_context().new_page()
+    public.goto(f"{live.base}/verify")
+    public.fill("#serial", serial.lower())
+    public.click("button[type=submit]")
+    expect(public.locator("#verify-status")).to_have_text("有效")
+    expect(public.locator("#verify-result")).to_contain_text("欧*喆")
+    expect(public.locator("#verify-result")).not_to_contain_text(NAME)  # masked for the public
+
+    # The clerk revokes it with a reason; the public page says so.
+    listed.locator("summary").click()
+    listed.locator("input[name=reason]").fill("证书信息有误，重新核验")
+    listed.locator("text=确认撤销").click()
+    expect(clerk.locator("#message")).to_contain_text("已撤销")
+    public.reload()
+    expect(public.locator("#verify-status")).to_have_text("已撤销")
+    expect(public.locator("#verify-result")).to_contain_text("证书信息有误，重新核验")
+
+
+def test_the_holder_sees_their_own_record_on_a_phone(live: Live, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    login(page, live, "browser-holder", "/me")
+    expect(page.locator("h1")).to_have_text("我的档案")
+    expect(page.locator("#person h2")).to_contain_text(NAME)
+    expect(page.locator("#decisions")).to_contain_text("职业津贴")
+    expect(page.locator("header nav")).not_to_contain_text("检索")  # no registry search for a practitioner
+    # Nothing wider than the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The holder issues their own registration certificate.
+    page.select_option("#kind", "registration")
+    page.click("#issue-form button[type=submit]")
+    expect(page.locator("#message")).to_contain_text("已出具职业水平证书登记证明")
+    expect(page.locator("#certificates")).to_contain_text("职业水平证书登记证明")
+    # Another person's page is not theirs to see.
+    response = page.goto(f"{live.base}/practitioners/{live.person_id + 1}")
+    assert response is not None and response.status == 404
