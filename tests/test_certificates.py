@@ -25,11 +25,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from registry import clock
 from registry.accounts.actor import Actor
 from registry.certificates import batch as batches
 from registry.certificates import offline, render
 from registry.certificates.schemas import BatchCreate
-from registry.certificates.service import CertContext, normalize_serial
+from registry.certificates.service import SERIAL_ALPHABET, CertContext, new_serial, normalize_serial
 from registry.certificates.signing import PAYLOAD_PREFIX, Signer, b64url, unb64url
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
@@ -185,6 +186,27 @@ def qr_texts(pdf: bytes, tmp_path: Path) -> list[str]:
         return [r.text for r in zxingcpp.read_barcodes(image)]
 
 
+def embedded_glyphs(pdf: bytes) -> dict[str, set[int]]:
+    """Character → glyph ids, from the ToUnicode maps of the fonts embedded in the PDF."""
+    found: dict[str, set[int]] = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descendant = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+            if "/FontFile2" not in descendant["/FontDescriptor"] and "/FontFile3" not in descendant["/FontDescriptor"]:
+                continue  # not embedded: its glyphs are no evidence
+            cmap = font["/ToUnicode"].get_object().get_data().decode("latin-1")
+            for block in re.findall(r"beginbfchar(.*?)endbfchar", cmap, re.S):
+                for gid, chars in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+                    found.setdefault(bytes.fromhex(chars).decode("utf-16-be"), set()).add(int(gid, 16))
+            for block in re.findall(r"beginbfrange(.*?)endbfrange", cmap, re.S):
+                for lo, hi, start in re.findall(r"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+                    first = ord(bytes.fromhex(start).decode("utf-16-be"))
+                    for offset in range(int(hi, 16) - int(lo, 16) + 1):
+                        found.setdefault(chr(first + offset), set()).add(int(lo, 16) + offset)
+    return found
+
+
 def current_keys() -> dict[str, Any]:
     return offline.keys_from([Signer.load_or_create(Settings().key_path).public_pem.encode()])
 
@@ -249,8 +271,11 @@ async def test_names_outside_gb2312_and_in_extension_a_render_with_real_glyphs(
         pdf = await download(anonymous, town.clerk, cert["serial"])
         assert name in "".join(pdftotext(pdf, tmp_path).split())
         assert any(font in row[0] for row in pdffonts(pdf, tmp_path)), name
-        # Every character of the name has a glyph in a font the PDF embeds (no empty boxes).
-        assert render.missing_characters(name) == []
+        # Evidence from the file: an embedded font maps a real glyph (not .notdef, 0) to each
+        # character of the name.
+        drawn = embedded_glyphs(pdf)
+        for ch in name:
+            assert any(gid > 0 for gid in drawn.get(ch, ())), (ch, name)
 
 
 async def test_a_character_no_font_can_print_is_refused_before_issue(
@@ -293,14 +318,17 @@ async def test_a_negative_decision_gives_409_with_the_reasons_and_writes_nothing
     assert await session.scalar(select(func.count()).select_from(AuditEvent)) == events
 
 
+TODAY = clock.today()
+
+
 @pytest.mark.parametrize(
     ("kind", "period", "code"),
     [
-        ("allowance", "2026-11", "period_invalid"),  # the month's cut-off has not passed
+        ("allowance", f"{TODAY:%Y-%m}", "period_invalid"),  # the month's cut-off has not passed
         ("allowance", "2026-13", "period_invalid"),
         ("ce", "26", "period_invalid"),
-        ("salary", "2026", "period_invalid"),  # the year is not over
-        ("registration", "2099-01-01", "period_invalid"),
+        ("salary", str(TODAY.year), "period_invalid"),  # the year is not over
+        ("registration", str(TODAY + dt.timedelta(days=1)), "period_invalid"),
         ("award", None, "award_required"),
     ],
 )
@@ -361,6 +389,10 @@ async def test_ce_registration_and_award_certificates(
 
 
 async def test_who_may_issue(anonymous: httpx.AsyncClient, town: Town) -> None:
+    # The holder certifies their registration as of today; another day is for staff.
+    past = {"practitioner_id": town.rare, "kind": "registration", "period": "2026-01-05"}
+    assert_problem(await anonymous.post("/api/certificates", json=past, headers=town.holder), 422, "period_invalid")
+    assert (await anonymous.post("/api/certificates", json=past, headers=town.clerk)).status_code == 201
     body = {"practitioner_id": town.rare, "kind": "allowance", "period": "2026-10"}
     assert (await anonymous.post("/api/certificates", json=body, headers=town.payroll)).status_code == 201
     ce = {"practitioner_id": town.rare, "kind": "ce", "period": "2025"}
@@ -473,10 +505,15 @@ async def test_revoked_and_superseded_certificates_say_so(
 ) -> None:
     first = await issue(anonymous, town.clerk, town.rare)
     second = await issue(anonymous, town.clerk, town.rare, "ce", "2025")
-    # Reissue: the old serial is superseded by the new one.
-    reissued = await anonymous.post(
-        f"/api/certificates/{first['serial']}/reissue", json={"reason": "补办纸质证明"}, headers=town.holder
+    # Nothing changed: no new certificate (download the same one again instead).
+    path = f"/api/certificates/{first['serial']}/reissue"
+    assert_problem(
+        await anonymous.post(path, json={"reason": "补办纸质证明"}, headers=town.holder), 409, "certificate_unchanged"
     )
+    # The name was corrected: the holder gets a certificate with the right one, superseding the old.
+    await session.execute(update(Practitioner).where(Practitioner.id == town.rare).values(name="李喆堃"))
+    await session.commit()
+    reissued = await anonymous.post(path, json={"reason": "姓名更正"}, headers=town.holder)
     assert reissued.status_code == 201, reissued.text
     new = reissued.json()
     assert new["supersedes"] == first["serial"] and new["serial"] != first["serial"]
@@ -497,9 +534,13 @@ async def test_revoked_and_superseded_certificates_say_so(
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     assert_problem(await anonymous.post(path, json={"reason": "再次撤销"}, headers=town.clerk), 409, "already_revoked")
     public = (await anonymous.get(f"/api/verify/{second['serial'].lower()}")).json()  # any case
-    assert public["status"] == "revoked" and public["revoked_reason"] == "继续教育记录经复核不实"
+    assert public["status"] == "revoked" and public["revoked_on"] == str(clock.today())
     page = await anonymous.get(f"/verify/{second['serial']}")
-    assert page.status_code == 200 and "已撤销" in page.text and "继续教育记录经复核不实" in page.text
+    assert page.status_code == 200 and "已撤销" in page.text
+    # Why is for staff: not on the public page, but on the record.
+    assert "继续教育记录经复核不实" not in page.text and "继续教育记录经复核不实" not in str(public)
+    staff = (await anonymous.get(f"/api/certificates/{second['serial']}", headers=town.clerk)).json()
+    assert staff["revoked_reason"] == "继续教育记录经复核不实"
     actions = (
         await session.scalars(
             select(AuditEvent.action).where(AuditEvent.entity_type == "certificate").order_by(AuditEvent.id)
@@ -515,6 +556,12 @@ async def test_unknown_and_mistyped_serials(anonymous: httpx.AsyncClient) -> Non
 
     serial = f"SW2026-{body}{mod_37_36.calc_check_digit('2026' + body)}"
     assert normalize_serial(serial.lower().replace("-", " ")) == serial
+    # Serials never hold I, L, O or U, so those typed for 1 and 0 still find the certificate.
+    drawn = [new_serial(2026) for _ in range(300)]
+    assert all(set(d[7:]) <= set(SERIAL_ALPHABET) for d in drawn)
+    with_digits = next(d for d in drawn if "0" in d[7:] and "1" in d[7:])
+    typed = with_digits[:7] + with_digits[7:].replace("0", "o").replace("1", "l")
+    assert normalize_serial(typed) == with_digits
     assert_problem(await anonymous.get(f"/api/verify/{serial}"), 404, "certificate_not_found")
     page = await anonymous.get("/verify/SW2026-0000000000")
     assert page.status_code == 404 and "校验位" in page.text
@@ -573,6 +620,82 @@ async def test_batch_issues_everyone_eligible_into_a_zip_and_a_merged_pdf(
     text_all = "".join(run_tool("pdftotext", str(path), "-").split())
     assert RARE in text_all and EXT_A in text_all
     assert await session.scalar(select(func.count()).select_from(IssuedCertificate)) == 2
+    # The merged file carries every signed snapshot: it checks offline like a single one.
+    checks = offline.check_pdf(path.read_bytes(), current_keys())
+    assert len(checks) == 2 and all(c.ok for c in checks), [c.problems for c in checks]
+
+
+async def test_one_persons_problem_does_not_stop_the_batch(
+    session_maker: async_sessionmaker[AsyncSession], session: AsyncSession, town: Town, tmp_path: Path
+) -> None:
+    actor = Actor.system("test")
+    ctx = CertContext(Settings(data_dir=tmp_path, signing_key_path=Settings().key_path))
+    async with session_maker() as s:
+        first = await batches.create_batch(s, actor, BatchCreate(region_code=JIANGAN, kind="ce", period="2025"))
+        await s.commit()
+    assert (await batches.run_batch(session_maker, actor, ctx, first.id)).issued == 1
+    # More hours verified since: the CE certificate already issued no longer says the same.
+    session.add(
+        CeRecordRow(
+            practitioner_id=town.rare,
+            activity_date=dt.date(2025, 9, 1),
+            hours=Decimal(10),
+            unit="小时",
+            category="supervision",
+            provider="武汉市社会工作协会",
+            course="个案督导",
+            status="verified",
+        )
+    )
+    await session.commit()
+    async with session_maker() as s:
+        again = await batches.create_batch(s, actor, BatchCreate(region_code=JIANGAN, kind="ce", period="2025"))
+        await s.commit()
+    done = await batches.run_batch(session_maker, actor, ctx, again.id)
+    assert done.status == "done", done.error
+    assert (done.issued, done.reused, done.skipped) == (0, 0, 1)
+    assert done.skipped_detail[0]["code"] == "certificate_outdated" and done.skipped_detail[0]["name"] == RARE
+    with zipfile.ZipFile(batches.batch_file(ctx, done)) as archive:
+        manifest = archive.read("清单.csv").decode("utf-8-sig")
+    assert f",{RARE},,继续教育达标证明,2025,,未出具：" in manifest
+
+
+async def test_qr_codes_still_verify_after_the_key_is_rotated(
+    anonymous: httpx.AsyncClient, town: Town, tmp_path: Path
+) -> None:
+    old = await issue(anonymous, town.clerk, town.rare)
+    app: Any = anonymous._transport.app  # type: ignore[attr-defined]
+    # A new key from now on (the old one stays published, in the database).
+    app.state.certificates = CertContext(Settings(signing_key_path=tmp_path / "new-key.pem"))
+    new = await issue(anonymous, town.clerk, town.ext_a)
+    keys_json = (await anonymous.get("/.well-known/registry-signing-keys.json")).content
+    keys = offline.keys_from([keys_json])
+    assert len(keys) == 2
+    for cert in (old, new):
+        pdf = await download(anonymous, town.clerk, cert["serial"])
+        [check] = offline.check_pdf(pdf, keys)
+        assert check.ok, check.problems
+        [url] = qr_texts(pdf, tmp_path)
+        assert offline.check_payload(url, keys).ok
+        status = (await anonymous.get(f"/api/verify/{cert['serial']}", params={"q": url.split("q=")[1]})).json()
+        assert status["status"] == "valid" and status["qr_valid"] is True
+    assert old["serial"] != new["serial"]
+
+
+async def test_offline_check_compares_the_printed_text_with_the_signed_content(
+    anonymous: httpx.AsyncClient, town: Town
+) -> None:
+    # A genuine signed attachment moved into another person's PDF: the signature holds, the
+    # paper does not say what it signs.
+    a = await issue(anonymous, town.clerk, town.rare)
+    b = await issue(anonymous, town.clerk, town.ext_a)
+    pdf_a = await download(anonymous, town.clerk, a["serial"])
+    pdf_b = await download(anonymous, town.clerk, b["serial"])
+    [from_a] = PdfReader(io.BytesIO(pdf_a)).attachments[render.ATTACHMENT]
+    swapped = _retampered(pdf_b, lambda _: json.loads(from_a))
+    [check] = offline.check_pdf(swapped, current_keys())
+    assert not check.ok
+    assert any(RARE in p and "纸面上找不到" in p for p in check.problems), check.problems
 
 
 async def test_batch_api_runs_as_a_job_with_progress(anonymous: httpx.AsyncClient, town: Town) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import clock
@@ -31,11 +32,10 @@ from registry.certificates.service import (
     CertContext,
     issue_for,
     parse_period,
-    payload_for,
     require_batch_role,
     statement_for,
 )
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import CertificateBatch, IssuedCertificate, Practitioner
 from registry.regions.codes import subtree_bounds
 from registry.regions.service import require_region
@@ -45,6 +45,9 @@ from registry.rules.service import rule_book
 log = logging.getLogger("registry")
 
 JUDGE_CHUNK = 200
+MAX_SKIPPED_LISTED = 1000
+# A running job whose process has not saved progress for this long was left by a stopped one.
+STALE_AFTER = dt.timedelta(minutes=10)
 # Certificates per rendering task, at most: bigger tasks share more set-up (one layout, fonts
 # read once); more tasks keep every worker busy to the end.
 RENDER_CHUNK = {"zip": 16, "pdf": 40}
@@ -114,23 +117,37 @@ async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> Certi
     if not (actor.may("batch_certify") or actor.may("batch_certify_allowance")):
         raise Forbidden("您的角色无权查看批量出具任务。")
     batch = await session.get(CertificateBatch, batch_id)
+    action = "batch_certify_allowance" if batch is not None and batch.kind == "allowance" else "batch_certify"
     if batch is None or not (
-        batch.created_by_id == actor.user_id
-        or actor.may_on("batch_certify", region_code=batch.region_code)
-        or actor.may_on("batch_certify_allowance", region_code=batch.region_code)
+        batch.created_by_id == actor.user_id or actor.may_on(action, region_code=batch.region_code)
     ):
         raise NotFound(f"批量出具任务 {batch_id} 不存在或不在您的管辖范围内。", code="batch_not_found")
     return batch
 
 
 async def requeue_interrupted(session_maker: async_sessionmaker[AsyncSession]) -> int:
-    """Jobs a stopped server left running go back to the queue: running one again issues
-    nothing twice (certificates already issued are reused) and renders the files afresh."""
+    """Jobs a stopped process left running (no progress saved for ``STALE_AFTER``) go back to
+    the queue: running one again issues nothing twice (certificates already issued are reused)
+    and renders the files afresh. Jobs another live process is running are left alone."""
+    stale = clock.now() - STALE_AFTER
     async with session_maker() as session:
         result = await session.execute(
             update(CertificateBatch)
-            .where(CertificateBatch.status == "running")
-            .values(status="queued", judged=0, issued=0, reused=0, not_eligible=0, rendered=0, total=0)
+            .where(
+                CertificateBatch.status == "running",
+                func.coalesce(CertificateBatch.heartbeat_at, CertificateBatch.created_at) < stale,
+            )
+            .values(
+                status="queued",
+                judged=0,
+                issued=0,
+                reused=0,
+                not_eligible=0,
+                skipped=0,
+                skipped_detail=[],
+                rendered=0,
+                total=0,
+            )
         )
         await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
@@ -139,6 +156,7 @@ async def requeue_interrupted(session_maker: async_sessionmaker[AsyncSession]) -
 async def _save(
     session_maker: async_sessionmaker[AsyncSession], batch: CertificateBatch, progress: Progress | None
 ) -> None:
+    batch.heartbeat_at = clock.now()
     async with session_maker() as session:
         await session.merge(batch)
         await session.commit()
@@ -215,9 +233,26 @@ async def _judge(
                 if content.decision.outcome is not True:
                     batch.not_eligible += 1
                     continue
-                cert, created = await issue_for(
-                    session, actor, ctx, person, batch.kind, period, content, batch_id=batch.id
-                )
+                try:
+                    # One person's problem (a record changed since their certificate, a name no
+                    # font can print) is theirs alone: listed, and the batch goes on.
+                    async with session.begin_nested():
+                        cert, created = await issue_for(
+                            session, actor, ctx, person, batch.kind, period, content, batch_id=batch.id
+                        )
+                except RegistryError as exc:
+                    batch.skipped += 1
+                    if len(batch.skipped_detail) < MAX_SKIPPED_LISTED:
+                        batch.skipped_detail = [
+                            *batch.skipped_detail,
+                            {
+                                "practitioner_id": person.id,
+                                "name": person.name,
+                                "code": exc.code,
+                                "reason": exc.message,
+                            },
+                        ]
+                    continue
                 serials.append(cert.serial)
                 if created:
                     batch.issued += 1
@@ -255,7 +290,7 @@ async def _render(
                     .order_by(IssuedCertificate.id)
                 )
             ).all()
-            chunks.append([(r.snapshot, r.signature, payload_for(ctx, r)) for r in rows])
+            chunks.append([(r.snapshot, r.signature, r.qr_payload) for r in rows])
             for r in rows:
                 snap = json.loads(r.snapshot)
                 manifest.append(
@@ -266,11 +301,33 @@ async def _render(
                         snap["kind_label"],
                         r.period,
                         snap["headline"],
+                        "已出具",
                     ]
                 )
+    manifest += [
+        [
+            "",
+            str(s["name"]),
+            "",
+            render.KIND_LABELS[batch.kind],
+            batch.period,
+            "",
+            f"未出具：{s['reason']}",
+        ]
+        for s in batch.skipped_detail
+    ]
     fn = render.render_separately if batch.format == "zip" else render.render_together
     loop = asyncio.get_running_loop()
-    futures = [loop.run_in_executor(pool.pool(ctx.settings.render_workers), fn, chunk) for chunk in chunks]
+    executor = pool.pool(ctx.settings.render_workers)
+    # No more tasks in flight than workers: a holder's single download queued meanwhile waits
+    # for one task at most, not for the whole province.
+    slots = asyncio.Semaphore(pool.size())
+
+    async def rendered(chunk: list[tuple[str, str, str]]) -> Any:
+        async with slots:
+            return await loop.run_in_executor(executor, fn, chunk)
+
+    futures = [asyncio.ensure_future(rendered(chunk)) for chunk in chunks]
     if batch.format == "zip":
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
             for chunk, future in zip(chunks, futures, strict=True):
@@ -281,14 +338,22 @@ async def _render(
                 await _save(session_maker, batch, progress)
             archive.writestr("清单.csv", _manifest_csv(manifest))
     else:
-        from pypdf import PdfWriter
+        from pypdf import PdfReader, PdfWriter
 
         writer = PdfWriter()
         for chunk, future in zip(chunks, futures, strict=True):
             data = await future
-            writer.append(io.BytesIO(data))  # type: ignore[arg-type]
+            part = PdfReader(io.BytesIO(data))
+            writer.append(part)
+            # append() takes the pages, not the embedded files: the signed snapshots come along
+            # so that the merged file can be checked offline like a single certificate.
+            for attachment, blobs in part.attachments.items():
+                writer.add_attachment(attachment, blobs[0])
             batch.rendered += len(chunk)
             await _save(session_maker, batch, progress)
+        writer.add_metadata(
+            {"/Title": f"{render.KIND_LABELS[batch.kind]}（{batch.period}）", "/Creator": "社会工作人才库"}
+        )
         with partial.open("wb") as out:
             writer.write(out)
     partial.replace(target)
@@ -299,7 +364,7 @@ async def _render(
 def _manifest_csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["证明编号", "姓名", "公民身份号码", "种类", "期间", "内容"])
+    writer.writerow(["证明编号", "姓名", "公民身份号码", "种类", "期间", "内容", "结果"])
     writer.writerows(rows)
     return "\ufeff".encode() + out.getvalue().encode()
 

@@ -15,11 +15,12 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from registry import clock
 from registry.accounts.actor import Actor
 from registry.accounts.service import actor_for_user
-from registry.certificates.batch import run_batch
+from registry.certificates.batch import requeue_interrupted, run_batch
 from registry.certificates.service import CertContext
-from registry.models import CertificateBatch
+from registry.models import CertificateBatch, User
 
 log = logging.getLogger("registry")
 POLL_SECONDS = 5.0
@@ -49,11 +50,19 @@ class BatchWorker:
             ).one_or_none()
             if job is None:
                 return False
-            job.status = "running"
             job_id, user_id = job.id, job.created_by_id
+            user = await session.get(User, user_id) if user_id is not None else None
+            if user is not None and not user.active:
+                # The account was closed after it queued the job: nobody runs it on its behalf.
+                job.status, job.error = "failed", "创建任务的账户已停用，任务未执行。"
+                job.finished_at = clock.now()
+                await session.commit()
+                return True
+            job.status = "running"
+            job.heartbeat_at = clock.now()
             actor = (
-                await actor_for_user(session, user_id, request_id=f"batch-{job_id}", client_ip=None)
-                if user_id is not None
+                await actor_for_user(session, user.id, request_id=f"batch-{job_id}", client_ip=None)
+                if user is not None
                 else Actor.system("batch")
             )
             await session.commit()
@@ -70,6 +79,7 @@ class BatchWorker:
     async def _loop(self) -> None:
         while True:
             try:
+                await requeue_interrupted(self.session_maker)
                 await self.drain()
             except Exception:  # a broken job must not stop the worker
                 log.exception("certificate batch worker")

@@ -49,6 +49,20 @@ def keys_from(pems: list[bytes]) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def check_paper(snapshot: dict[str, Any], page_text: str) -> list[str]:
+    """What the signed snapshot says that the printed pages do not: a PDF whose visible text was
+    edited (an amount, a name) keeps its genuine attachment, so the text is compared too."""
+    printed = _squeeze(page_text)
+    wanted = [snapshot.get("serial", ""), snapshot.get("holder", {}).get("name", "")]
+    wanted += [str(value) for _, value in snapshot.get("facts", [])]
+    missing = [w for w in wanted if w and _squeeze(w) not in printed]
+    return [f"纸面上找不到签名内容中的“{w}”：PDF 的文字被改动过，以签名内容为准。" for w in missing]
+
+
 def check_snapshot(snapshot: str, signature: str, keys: dict[str, Ed25519PublicKey], payload: str | None) -> Check:
     try:
         snap = json.loads(snapshot)
@@ -91,6 +105,7 @@ def check_pdf(data: bytes, keys: dict[str, Ed25519PublicKey]) -> list[Check]:
     try:
         reader = PdfReader(io.BytesIO(data))
         attachments = reader.attachments
+        page_text = "\n".join(page.extract_text() or "" for page in reader.pages)
     except Exception as exc:  # pypdf raises many kinds on a damaged file
         return [Check(False, [f"无法读取 PDF：{exc}"])]
     checks = []
@@ -104,7 +119,12 @@ def check_pdf(data: bytes, keys: dict[str, Ed25519PublicKey]) -> list[Check]:
             except (ValueError, KeyError, TypeError):
                 checks.append(Check(False, [f"附件 {name} 已损坏。"]))
                 continue
-            checks.append(check_snapshot(snapshot, signature, keys, embedded.get("payload")))
+            check = check_snapshot(snapshot, signature, keys, embedded.get("payload"))
+            if check.ok:
+                problems = check_paper(json.loads(snapshot), page_text)
+                check.ok = not problems
+                check.problems += problems
+            checks.append(check)
     return checks or [Check(False, ["PDF 中没有人才库签名的证明内容（不是人才库出具的 PDF，或已被重新生成）。"])]
 
 

@@ -20,11 +20,13 @@ from typing import Any
 import jinja2
 import segno
 
+from registry.certificates.content import KIND_LABELS
 from registry.config import REPO_ROOT
 
 FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC")
 FONT_FAMILY = ", ".join(f'"{f}"' for f in FONTS) + ", sans-serif"
 ATTACHMENT = "certificate.json"
+__all__ = ["KIND_LABELS"]
 
 _DIGITS = "〇一二三四五六七八九"
 

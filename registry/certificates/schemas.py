@@ -49,7 +49,9 @@ class CertificateRead(BaseModel):
 
 
 class PublicStatus(BaseModel):
-    """What the public verification page and API show: the holder masked, the key facts."""
+    """What the public verification page and API show: the holder masked, the one fact the
+    paper claims (headline), dates and issuer. Not the employer, the certificate number, the
+    other figures, or why a certificate was revoked: those are for staff."""
 
     serial: str
     status: Status
@@ -62,14 +64,12 @@ class PublicStatus(BaseModel):
     holder_id: str
     period: str
     headline: str
-    facts: list[tuple[str, str]]
     summary: str
     citations: list[str]
     issuer: str
     issued_on: date
     valid_until: date
     revoked_on: date | None = None
-    revoked_reason: str | None = None
     superseded_by: str | None = None
     key_id: str
 

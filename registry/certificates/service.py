@@ -61,6 +61,7 @@ from registry.rules.model import Decision, Facts, Finding, RuleBook
 from registry.rules.service import rule_book
 
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's: no I, L, O, U to misread
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 STATUS_LABELS = {
     "valid": "有效",
@@ -97,8 +98,13 @@ class CertContext:
 
 
 def new_serial(year: int) -> str:
-    body = "".join(secrets.choice(SERIAL_ALPHABET) for _ in range(9))
-    return f"SW{year}-{body}{mod_37_36.calc_check_digit(f'{year}{body}')}"
+    """Drawn again until the check character, too, is in the alphabet: a serial never holds
+    I, L, O or U, so a clerk who types 0 for O or 1 for I still gets the right one."""
+    while True:
+        body = "".join(secrets.choice(SERIAL_ALPHABET) for _ in range(9))
+        check = mod_37_36.calc_check_digit(f"{year}{body}")
+        if check in SERIAL_ALPHABET:
+            return f"SW{year}-{body}{check}"
 
 
 def normalize_serial(raw: str) -> str:
@@ -106,6 +112,8 @@ def normalize_serial(raw: str) -> str:
     text = "".join(raw.split()).upper()
     if len(text) == 16 and text[6] != "-":
         text = text[:6] + "-" + text[6:]
+    if len(text) == 17:
+        text = text[:7] + text[7:].translate(_LOOK_ALIKES)
     if (
         len(text) != 17
         or not text.startswith("SW")
@@ -386,6 +394,13 @@ async def _ensure_key(session: AsyncSession, signer: Signer) -> None:
     )
 
 
+def _self_service(actor: Actor, person: Practitioner, kind: str) -> bool:
+    """The holder asking for their own certificate, with no staff grant that would allow it."""
+    return actor.own_practitioner_id == person.id and not any(
+        g.role != "practitioner" for g in actor.grants_for(_kind_action(kind))
+    )
+
+
 def _kind_action(kind: str) -> str:
     return "certify_allowance" if kind == "allowance" else "certify"
 
@@ -450,6 +465,7 @@ async def issue_for(
         "verify_url": ctx.verify_url(serial),
     }
     text = canonical(snapshot)
+    payload = encode_payload(signer, compact_payload(snapshot, text, mask_name(person.name)))
     await _ensure_key(session, signer)
     row = IssuedCertificate(
         serial=serial,
@@ -459,6 +475,7 @@ async def issue_for(
         region_code=issuer["region_code"],
         snapshot=text,
         signature=signer.sign(text),
+        qr_payload=payload,
         key_id=signer.key_id,
         issued_at=now,
         valid_until=c.valid_until,
@@ -488,6 +505,16 @@ async def issue(
     person = await get_practitioner(
         session, actor, data.practitioner_id, action=_kind_action(data.kind), for_update=True
     )
+    # Holders certify their registration as of today; a past day is for staff to certify.
+    if (
+        data.kind == "registration"
+        and data.period
+        and data.period != str(clock.today())
+        and _self_service(actor, person, data.kind)
+    ):
+        raise InvalidInput.on_field(
+            "period", "period_invalid", "本人只能出具当日的登记证明；其他日期请向民政部门申请。"
+        )
     period, c = await statement_for(session, person, data.kind, data.period, data.award_id)
     cert, created = await issue_for(session, actor, ctx, person, data.kind, period, c)
     return _read(cert, None, None, ctx), created
@@ -496,8 +523,10 @@ async def issue(
 async def reissue(
     session: AsyncSession, actor: Actor, ctx: CertContext, serial: str, data: RevokeRequest
 ) -> CertificateRead:
-    old, revocation, successor = await _load(session, normalize_serial(serial))
+    old, _, _ = await _load(session, normalize_serial(serial))
     person = await get_practitioner(session, actor, old.practitioner_id, action=_kind_action(old.kind), for_update=True)
+    # Read again under the person's lock: a revocation or reissue that got there first counts.
+    old, revocation, successor = await _load(session, old.serial)
     if revocation is not None or successor is not None:
         raise Conflict(
             f"证明 {old.serial} 已{'撤销' if revocation else '被 ' + str(successor) + ' 替代'}，不能再重新出具。",
@@ -505,6 +534,17 @@ async def reissue(
         )
     award_id = int(old.period.removeprefix("award-")) if old.kind == "award" else None
     period, c = await statement_for(session, person, old.kind, old.period, award_id)
+    if c.decision.outcome is True:
+        issuer = await _issuer(session, person.region_code or "")
+        same = _comparable(json.loads(old.snapshot)) == _comparable(
+            json.loads(canonical(core_snapshot(old.kind, period, person, issuer, c)))
+        )
+        if same:
+            # Nothing to correct: the holder downloads the same certificate again instead.
+            raise Conflict(
+                f"证明 {old.serial} 的内容与当前登记信息一致，无需重新出具；如需纸质件请重新下载。",
+                code="certificate_unchanged",
+            )
     cert, _ = await issue_for(session, actor, ctx, person, old.kind, period, c, supersedes=old)
     await record(
         session,
@@ -521,8 +561,9 @@ async def reissue(
 async def revoke(
     session: AsyncSession, actor: Actor, ctx: CertContext, serial: str, data: RevokeRequest
 ) -> CertificateRead:
-    cert, revocation, successor = await _load(session, normalize_serial(serial))
+    cert, _, _ = await _load(session, normalize_serial(serial))
     person = await get_practitioner(session, actor, cert.practitioner_id, action="revoke_certificate", for_update=True)
+    cert, revocation, successor = await _load(session, cert.serial)  # again, under the lock
     if revocation is not None:
         raise Conflict(f"证明 {cert.serial} 已于 {revocation.revoked_at:%Y-%m-%d} 撤销。", code="already_revoked")
     row = CertificateRevocation(certificate_id=cert.id, reason=data.reason, revoked_by_id=actor.user_id)
@@ -537,12 +578,7 @@ async def pdf_parts(session: AsyncSession, actor: Actor, ctx: CertContext, seria
     """(snapshot, signature, QR payload, file name) of a certificate the caller may see."""
     cert, _, _ = await _load(session, normalize_serial(serial))
     await get_practitioner(session, actor, cert.practitioner_id)
-    return cert.snapshot, cert.signature, payload_for(ctx, cert), f"{cert.serial}.pdf"
-
-
-def payload_for(ctx: CertContext, cert: IssuedCertificate) -> str:
-    snap = json.loads(cert.snapshot)
-    return encode_payload(ctx.signer, compact_payload(snap, cert.snapshot, mask_name(snap["holder"]["name"])))
+    return cert.snapshot, cert.signature, cert.qr_payload, f"{cert.serial}.pdf"
 
 
 async def pdf(session: AsyncSession, actor: Actor, ctx: CertContext, serial: str) -> tuple[bytes, str]:
@@ -601,14 +637,12 @@ async def public_status(session: AsyncSession, ctx: CertContext, serial: str, qr
         holder_id=snap["holder"]["id_masked"],
         period=cert.period,
         headline=snap["headline"],
-        facts=[(k, v) for k, v in snap["facts"]],
         summary=snap["decision"]["summary"],
         citations=sorted({f"〔{f['rule_ref']}〕{f['citation']}" for f in snap["decision"]["findings"]}),
         issuer=snap["issuer"]["name"],
         issued_on=dt.datetime.fromisoformat(snap["issued_at"]).date(),
         valid_until=cert.valid_until,
         revoked_on=revocation.revoked_at.astimezone(clock.CHINA).date() if revocation else None,
-        revoked_reason=revocation.reason if revocation else None,
         superseded_by=successor,
         key_id=cert.key_id,
     )

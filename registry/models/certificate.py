@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.models.base import Base, Timestamps, in_check
@@ -58,6 +60,9 @@ class IssuedCertificate(Base):
     # The canonical JSON exactly as signed (TEXT, not JSONB: JSONB would reorder it).
     snapshot: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(100))
+    # The QR code's compact payload, signed once at issue with the same key as the snapshot:
+    # every later rendering prints the same code, whatever key is current by then.
+    qr_payload: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(ForeignKey("signing_key.key_id"))
     issued_at: Mapped[datetime]
     valid_until: Mapped[date] = mapped_column(Date)
@@ -97,6 +102,13 @@ class CertificateBatch(Base, Timestamps):
     reused: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # already had one
     not_eligible: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     rendered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Eligible but not issued (e.g. the record changed since a certificate was issued, or a
+    # name no font can print): counted, and listed with the reason in the output's 清单.csv.
+    skipped: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    skipped_detail: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    # Written with every progress save by the process running the job; a running job whose
+    # heartbeat is old was left by a stopped process and may be queued again.
+    heartbeat_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     file_name: Mapped[str | None] = mapped_column(String(200))
     file_size: Mapped[int | None] = mapped_column(BigInteger)

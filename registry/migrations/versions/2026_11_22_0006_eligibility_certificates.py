@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -56,6 +57,14 @@ def upgrade() -> None:
         sa.Column("file_name", sa.String(length=200), nullable=True),
         sa.Column("file_size", sa.BigInteger(), nullable=True),
         sa.Column("created_by_id", sa.BigInteger(), nullable=True),
+        sa.Column("skipped", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column(
+            "skipped_detail",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'"),
+            nullable=False,
+        ),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -83,6 +92,7 @@ def upgrade() -> None:
         sa.Column("region_code", sa.String(length=6), nullable=False),
         sa.Column("snapshot", sa.Text(), nullable=False),
         sa.Column("signature", sa.String(length=100), nullable=False),
+        sa.Column("qr_payload", sa.Text(), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("valid_until", sa.Date(), nullable=False),
