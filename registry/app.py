@@ -34,6 +34,7 @@ from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.pages import Pages
+from registry.web.work_pages import WorkPages
 from registry.web.system import SystemController
 
 TEMPLATES = REPO_ROOT / "templates"
@@ -111,6 +112,7 @@ def create_app(
             VerificationController,
             LoginPages,
             Pages,
+            WorkPages,
         ],
         dependencies={
             "db_session": Provide(_provide_session),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import update
@@ -89,6 +90,7 @@ async def _seed(url: str) -> int:
                         .values(verification_status="verified", verified_at=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
                     )
             await make_user(session, "browser-clerk", {"role": "civil_affairs", "region_code": JIANGAN})
+            await make_user(session, "browser-payroll", {"role": "payroll_clerk", "region_code": JIANGAN})
             await make_user(session, "browser-holder", {"role": "practitioner", "practitioner_id": person_id})
         return person_id
     finally:
@@ -173,6 +175,17 @@ def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
     allowance = clerk.locator('#decisions .decision[data-question="allowance"]')
     expect(allowance).to_contain_text("MCA-REG-3Y")  # the reasons, with their rules
 
+    # Correct the phone number: a wrong one is refused next to its field, then fixed.
+    clerk.click("#edit-link")
+    clerk.fill("#f-phone", "1380013")
+    clerk.click("form.edit-form button[type=submit]")
+    expect(clerk.locator("#error-phone")).to_be_visible()
+    expect(clerk.locator("#f-phone")).to_have_value("1380013")  # what was typed stays
+    clerk.fill("#f-phone", "13800138000")
+    clerk.click("form.edit-form button[type=submit]")
+    expect(clerk.locator("#message")).to_have_text("已保存。")
+    expect(clerk.locator("#person")).to_contain_text("138****8000")
+
     # Issue last month's allowance certificate: the period is filled in.
     expect(clerk.locator("#period")).to_have_value("2026-10")
     clerk.click("#issue-form button[type=submit]")
@@ -225,3 +238,39 @@ def test_the_holder_sees_their_own_record_on_a_phone(live: Live, browser: Browse
     # Another person's page is not theirs to see.
     response = page.goto(f"{live.base}/practitioners/{live.person_id + 1}")
     assert response is not None and response.status == 404
+
+
+def test_payroll_is_run_by_one_clerk_approved_by_another_and_exported(
+    live: Live, browser: Browser, tmp_path: Path
+) -> None:
+    prep = browser.new_context(accept_downloads=True).new_page()
+    login(prep, live, "browser-payroll", "/payroll")
+    expect(prep.locator("#run-region")).to_have_value(JIANGAN)
+    prep.fill("#run-month", "2026-10")
+    prep.click("#new-run button[type=submit]")
+    expect(prep.locator("#message")).to_contain_text("已创建并计算")
+    expect(prep.locator("#run-count")).to_have_text("1")
+    expect(prep.locator("#diff-added")).to_contain_text(NAME)  # new against no earlier run
+    expect(prep.locator("#lines")).to_contain_text("HB-ALW-100-200")  # each line with its basis
+    prep.click("#do-submit")
+    expect(prep.locator("#run-status")).to_have_text("待审批")
+    # The one who prepared it cannot approve it.
+    prep.click("#do-approve")
+    expect(prep.locator("#problem")).to_be_visible()
+    expect(prep.locator("#run-status")).to_have_text("待审批")
+
+    approver = browser.new_context().new_page()
+    login(approver, live, "browser-clerk", "/payroll")
+    approver.click("#runs a >> nth=0")
+    approver.click("#do-approve")
+    expect(approver.locator("#run-status")).to_have_text("已批准")
+
+    prep.reload()
+    expect(prep.locator("#run-status")).to_have_text("已批准")
+    with prep.expect_download() as download:
+        prep.click("#export-xlsx")
+    path = tmp_path / "run.xlsx"
+    download.value.save_as(path)
+    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    assert NAME in cells

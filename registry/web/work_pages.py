@@ -1,0 +1,257 @@
+"""Pages for the daily work: correcting a record, the CE verification queue, payroll runs.
+
+Every action is a form posted with the session's CSRF token that calls the same service as the
+API and comes back (303) with a message; a refusal shows the service's Chinese message, and
+field errors appear next to their fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, MediaType, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Response, Template
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.accounts.actor import Actor
+from registry.education import service as education
+from registry.education.schemas import CeRecordReject
+from registry.errors import RegistryError
+from registry.payroll import service as payroll
+from registry.payroll.schemas import RunCreate, RunReturn
+from registry.practitioners import service as practitioners
+from registry.practitioners.schemas import PractitionerUpdate
+
+Message = Annotated[str | None, QueryParameter(name="message", max_length=300)]
+Problem = Annotated[str | None, QueryParameter(name="problem", max_length=2000)]
+
+EDITABLE = ("name", "phone", "education", "social_work_major", "household_region_code")
+RUN_ACTIONS = {"compute": "重新计算", "submit": "提交审批", "approve": "批准", "close": "关闭"}
+
+
+def back(path: str, **params: str) -> Redirect:
+    return Redirect(path=f"{path}?{urlencode(params)}" if params else path, status_code=303)
+
+
+def _pydantic_errors(exc: ValidationError) -> dict[str, str]:
+    return {str(e["loc"][0]): "格式不正确" for e in exc.errors() if e["loc"]}
+
+
+class WorkPages(Controller):
+    include_in_schema = False
+
+    # --- correcting a record ----------------------------------------------------------------
+
+    @get("/practitioners/{practitioner_id:int}/edit", media_type=MediaType.HTML)
+    async def edit_form(
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
+    ) -> Template:
+        person = await practitioners.get_practitioner(db_session, actor, practitioner_id, action="write")
+        values = {k: getattr(person, k) for k in EDITABLE}
+        return _edit_page(actor, person.id, person.name, values, {}, None)
+
+    @post("/practitioners/{practitioner_id:int}/edit", media_type=MediaType.HTML)
+    async def edit_submit(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        practitioner_id: FromPath[int],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Response[Any]:
+        person = await practitioners.get_practitioner(db_session, actor, practitioner_id, action="write")
+        name = person.name  # read now: a rollback below expires the object
+        values: dict[str, Any] = {k: (data.get(k) or "").strip() for k in EDITABLE if k != "social_work_major"}
+        values["social_work_major"] = data.get("social_work_major") == "on"
+        changes = {
+            k: v for k, v in values.items() if v != (getattr(person, k) or ("" if k != "social_work_major" else False))
+        }
+        if not changes:
+            return back(f"/practitioners/{practitioner_id}", message="没有需要保存的修改。")
+        try:
+            update = PractitionerUpdate(**{k: (v if v != "" else None) for k, v in changes.items()})
+        except ValidationError as exc:
+            return _edit_page(actor, practitioner_id, name, values, _pydantic_errors(exc), "请更正标出的内容。")
+        try:
+            await practitioners.update_practitioner(db_session, actor, practitioner_id, update)
+        except RegistryError as exc:
+            await db_session.rollback()
+            errors = {e.field: e.message for e in exc.errors}
+            return _edit_page(actor, practitioner_id, name, values, errors, exc.message)
+        return back(f"/practitioners/{practitioner_id}", message="已保存。")
+
+    # --- continuing-education verification queue -------------------------------------------
+
+    @get("/ce-queue", media_type=MediaType.HTML)
+    async def ce_queue(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        message: Message = None,
+        problem: Problem = None,
+    ) -> Template:
+        page = await education.queue(db_session, actor, status="pending", cursor=None, limit=100)
+        return Template(
+            template_name="work/ce_queue.html",
+            context={"actor": actor, "page": page, "csrf": actor.session_csrf, "message": message, "problem": problem},
+        )
+
+    @post("/ce-queue/{record_id:int}", media_type=MediaType.HTML)
+    async def ce_decide(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        record_id: FromPath[int],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        try:
+            if data.get("decision") == "verify":
+                await education.verify(db_session, actor, record_id)
+                return back("/ce-queue", message=f"记录 {record_id} 已核验。")
+            await education.reject(db_session, actor, record_id, CeRecordReject(reason=data.get("reason", "")))
+            return back("/ce-queue", message=f"记录 {record_id} 已驳回。")
+        except ValidationError:
+            return back("/ce-queue", problem="驳回须写明原因（至少 2 个字）。")
+        except RegistryError as exc:
+            await db_session.rollback()
+            return back("/ce-queue", problem=exc.message)
+
+    # --- payroll ----------------------------------------------------------------------------
+
+    @get("/payroll", media_type=MediaType.HTML)
+    async def runs(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        message: Message = None,
+        problem: Problem = None,
+    ) -> Template:
+        actor.require("payroll_read", "您的角色无权查看津贴发放批次。")
+        today = clock.today()
+        last = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        roots = actor.region_roots("payroll") or []
+        return Template(
+            template_name="work/payroll_runs.html",
+            context={
+                "actor": actor,
+                "runs": [
+                    await _run_view(db_session, r)
+                    for r in await payroll.list_runs(db_session, actor, region=None, status=None)
+                ],
+                "may_prepare": actor.may("payroll"),
+                "default_region": roots[0] if roots else "",
+                "default_month": last,
+                "csrf": actor.session_csrf,
+                "message": message,
+                "problem": problem,
+            },
+        )
+
+    @post("/payroll", media_type=MediaType.HTML)
+    async def create_run(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        try:
+            run = await payroll.create_run(
+                db_session, actor, RunCreate(region_code=data.get("region_code", ""), month=data.get("month", ""))
+            )
+        except ValidationError:
+            return back("/payroll", problem="请填写 6 位区划代码和月份（YYYY-MM）。")
+        except RegistryError as exc:
+            await db_session.rollback()
+            return back("/payroll", problem=exc.message)
+        return back(f"/payroll/{run.id}", message=f"已创建并计算：{run.line_count} 人，合计 {run.total_amount} 元。")
+
+    @get("/payroll/{run_id:int}", media_type=MediaType.HTML)
+    async def run_page(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        run_id: FromPath[int],
+        message: Message = None,
+        problem: Problem = None,
+    ) -> Template:
+        run = await payroll.get_run(db_session, actor, run_id)
+        lines, _ = await payroll.list_lines(db_session, actor, run_id, cursor=None, limit=200)
+        return Template(
+            template_name="work/payroll_run.html",
+            context={
+                "actor": actor,
+                "run": await _run_view(db_session, run),
+                "lines": lines,
+                "diff": await payroll.diff(db_session, actor, run_id),
+                "actions": RUN_ACTIONS,
+                "csrf": actor.session_csrf,
+                "message": message,
+                "problem": problem,
+            },
+        )
+
+    @post("/payroll/{run_id:int}/{action:str}", media_type=MediaType.HTML)
+    async def run_action(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        run_id: FromPath[int],
+        action: FromPath[str],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        here = f"/payroll/{run_id}"
+        try:
+            if action == "return":
+                await payroll.return_run(db_session, actor, run_id, RunReturn(reason=data.get("reason", "")))
+                return back(here, message="已退回编制人修改。")
+            if action not in RUN_ACTIONS:
+                return back(here, problem="未知操作。")
+            run = await getattr(payroll, action)(db_session, actor, run_id)
+        except ValidationError:
+            return back(here, problem="退回须写明原因（至少 2 个字）。")
+        except RegistryError as exc:
+            await db_session.rollback()
+            return back(here, problem=exc.message)
+        return back(here, message=f"{RUN_ACTIONS[action]}完成，当前状态：{_STATUS[run.status]}。")
+
+
+_STATUS = {"draft": "草稿", "submitted": "待审批", "approved": "已批准", "closed": "已关闭"}
+
+
+async def _run_view(session: AsyncSession, run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "region_code": run.region_code,
+        "region_name": await payroll.region_name(session, run.region_code),
+        "month": run.month,
+        "cutoff": run.cutoff,
+        "status": run.status,
+        "status_label": _STATUS[run.status],
+        "line_count": run.line_count,
+        "total_amount": run.total_amount,
+        "returned_reason": run.returned_reason,
+        "content_hash": run.content_hash,
+    }
+
+
+def _edit_page(
+    actor: Actor, person_id: int, name: str, values: dict[str, Any], errors: dict[str, str], problem: str | None
+) -> Template:
+    return Template(
+        template_name="work/practitioner_edit.html",
+        context={
+            "actor": actor,
+            "person_id": person_id,
+            "name": name,
+            "values": values,
+            "errors": errors,
+            "problem": problem,
+            "csrf": actor.session_csrf,
+        },
+        status_code=422 if errors or problem else 200,
+    )
