@@ -34,7 +34,7 @@ from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.pages import Pages
-from registry.web.work_pages import WorkPages
+from registry.web.work_pages import BatchPages, WorkPages
 from registry.web.system import SystemController
 
 TEMPLATES = REPO_ROOT / "templates"
@@ -113,6 +113,7 @@ def create_app(
             LoginPages,
             Pages,
             WorkPages,
+            BatchPages,
         ],
         dependencies={
             "db_session": Provide(_provide_session),

@@ -118,6 +118,10 @@ async def _person(
 
 @pytest.fixture
 async def town(session: AsyncSession) -> Town:
+    return await build_town(session)
+
+
+async def build_town(session: AsyncSession) -> Town:
     org = await create_organization(
         session, LOADER, OrganizationCreate(name="江岸区某社区居委会", org_type="community", region_code=JIANGAN)
     )

@@ -39,7 +39,7 @@ from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import CertificateBatch, IssuedCertificate, Practitioner
 from registry.regions.codes import subtree_bounds
 from registry.regions.service import require_region
-from registry.rules.facts import load_facts
+from registry.rules.facts import load_facts_many
 from registry.rules.service import rule_book
 
 log = logging.getLogger("registry")
@@ -225,10 +225,10 @@ async def _judge(
                     .with_for_update()
                 )
             ).all()
+            everyone = await load_facts_many(session, people)
             for person in people:
-                facts = await load_facts(session, person)
                 period, content = await statement_for(
-                    session, person, batch.kind, batch.period, None, facts=facts, book=book
+                    session, person, batch.kind, batch.period, None, facts=everyone[person.id], book=book
                 )
                 if content.decision.outcome is not True:
                     batch.not_eligible += 1

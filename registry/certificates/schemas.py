@@ -103,6 +103,8 @@ class BatchRead(BaseModel):
     reused: int
     not_eligible: int
     rendered: int
+    skipped: int = 0
+    skipped_detail: list[dict[str, Any]] = []
     error: str | None
     file_name: str | None
     file_size: int | None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TargetRead(BaseModel):
@@ -43,3 +43,38 @@ class RegionFigures(BaseModel):
     station_staff_qualified: int
     targets: list[TargetRead]
     organizations_share: list[OrgShareRead]
+
+
+class Tally(BaseModel):
+    """Decisions of one question over a region: met, not met, and not judged (no rule applies,
+    no data yet, or the year still running)."""
+
+    met: int = 0
+    unmet: int = 0
+    undecided: int = 0
+
+    def count(self, outcome: bool | None) -> None:
+        if outcome is True:
+            self.met += 1
+        elif outcome is False:
+            self.unmet += 1
+        else:
+            self.undecided += 1
+
+    @property
+    def judged(self) -> int:
+        return self.met + self.unmet
+
+    @property
+    def rate(self) -> Decimal | None:
+        """Share met among those judged."""
+        return (Decimal(self.met) / self.judged).quantize(Decimal("0.001")) if self.judged else None
+
+
+class ComplianceRates(BaseModel):
+    region_code: str
+    as_of: date
+    ce_year: int
+    salary_year: int
+    ce: Tally = Field(default_factory=Tally)
+    salary: Tally = Field(default_factory=Tally)

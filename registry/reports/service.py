@@ -13,7 +13,9 @@ from registry.accounts.actor import Actor, Forbidden
 from registry.models import Certification, Employment, Organization, Practitioner, Region
 from registry.regions.codes import in_subtree, subtree_bounds
 from registry.regions.service import require_region
-from registry.reports.schemas import OrgShareRead, RegionFigures, TargetRead
+from registry.reports.schemas import ComplianceRates, OrgShareRead, RegionFigures, TargetRead
+from registry.rules import evaluate
+from registry.rules.facts import load_facts_many
 from registry.rules.model import PolicyRule
 from registry.rules.service import rule_book
 
@@ -374,3 +376,34 @@ async def _region_targets(session: AsyncSession, rule: PolicyRule, code: str, as
                 _target(rule, label, Decimal(str(params[key])), None, None, f"目标 {params[key]}；本系统未登记该数据。")
             )
     return out
+
+
+COMPLIANCE_CHUNK = 1000
+
+
+async def compliance_rates(session: AsyncSession, actor: Actor, code: str, as_of: dt.date) -> ComplianceRates:
+    """CE compliance for the year and pay against the benchmark for the year before, over the
+    practitioners of the region: the evaluator's own decision for each, facts read in chunks."""
+    await require_region(session, code, "code")
+    if not actor.may_on("figures", region_code=code):
+        raise Forbidden("该区划不在您的管辖范围内。", code="region_out_of_scope")
+    lo, hi = subtree_bounds(code)
+    book = await rule_book(session)
+    rates = ComplianceRates(region_code=code, as_of=as_of, ce_year=as_of.year, salary_year=as_of.year - 1)
+    last_id = 0
+    while True:
+        people = (
+            await session.scalars(
+                select(Practitioner)
+                .where(Practitioner.region_code.between(lo, hi), Practitioner.id > last_id)
+                .order_by(Practitioner.id)
+                .limit(COMPLIANCE_CHUNK)
+            )
+        ).all()
+        if not people:
+            return rates
+        last_id = people[-1].id
+        for facts in (await load_facts_many(session, people)).values():
+            rates.ce.count(evaluate.continuing_education(facts, book, as_of.year, as_of).outcome)
+            rates.salary.count(evaluate.salary(facts, book, as_of.year - 1).outcome)
+        session.expunge_all()  # a province is many chunks: keep the identity map small

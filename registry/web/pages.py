@@ -32,7 +32,7 @@ from registry.errors import RegistryError
 from registry.models import Practitioner
 from registry.payroll.service import allowance_history, region_month_totals
 from registry.practitioners import service as practitioners
-from registry.reports.service import region_figures
+from registry.reports.service import compliance_rates, region_figures
 from registry.rules.facts import practitioner_decisions
 from registry.salaries.service import list_salaries
 from registry.schemas import LABELS
@@ -181,6 +181,7 @@ class Pages(Controller):
         code = region or await _default_region(db_session, actor)
         today = clock.today()
         figures = await region_figures(db_session, actor, code, today)
+        rates = await compliance_rates(db_session, actor, code, today)
         months = await region_month_totals(db_session, actor, code) if actor.may("payroll_read") else []
         return Template(
             template_name="reports/dashboard.html",
@@ -188,6 +189,7 @@ class Pages(Controller):
                 "actor": actor,
                 "f": figures,
                 "months": months,
+                "rates": rates,
                 "today": today,
                 "post_rows": [
                     (LABELS.get(k, k), v)

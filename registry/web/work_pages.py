@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Controller, MediaType, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Response, Template
@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor
+from registry.certificates import batch as batches
+from registry.certificates.content import KIND_LABELS
+from registry.certificates.schemas import BatchCreate
 from registry.education import service as education
 from registry.education.schemas import CeRecordReject
 from registry.errors import RegistryError
@@ -255,3 +258,62 @@ def _edit_page(
         },
         status_code=422 if errors or problem else 200,
     )
+
+
+class BatchPages(Controller):
+    """Batch issuing of certificates: start a job, watch its progress, download the result."""
+
+    include_in_schema = False
+
+    @get("/certificate-batches", media_type=MediaType.HTML)
+    async def batch_form(
+        self, actor: NamedDependency[Actor], message: Message = None, problem: Problem = None
+    ) -> Template:
+        if not (actor.may("batch_certify") or actor.may("batch_certify_allowance")):
+            actor.require("batch_certify", "您的角色无权批量出具证明。")
+        roots = actor.region_roots("batch_certify_allowance") or actor.region_roots("batch_certify") or []
+        today = clock.today()
+        return Template(
+            template_name="work/batch_form.html",
+            context={
+                "actor": actor,
+                "csrf": actor.session_csrf,
+                "default_region": roots[0] if roots else "",
+                "default_month": (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m"),
+                "kinds": {k: v for k, v in KIND_LABELS.items() if k != "award"},
+                "message": message,
+                "problem": problem,
+            },
+        )
+
+    @post("/certificate-batches", media_type=MediaType.HTML)
+    async def batch_start(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Redirect:
+        try:
+            create = BatchCreate(
+                region_code=data.get("region_code", ""),
+                kind=data.get("kind", ""),
+                period=data.get("period") or None,
+                format=data.get("format", "zip"),
+            )
+            job = await batches.create_batch(db_session, actor, create)
+        except ValidationError:
+            return back("/certificate-batches", problem="请填写 6 位区划代码，选择证明种类和文件格式。")
+        except RegistryError as exc:
+            await db_session.rollback()
+            return back("/certificate-batches", problem=exc.message)
+        await db_session.commit()
+        request.app.state.batch_worker.poke()
+        return back(f"/certificate-batches/{job.id}")
+
+    @get("/certificate-batches/{batch_id:int}", media_type=MediaType.HTML)
+    async def batch_page(
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], batch_id: FromPath[int]
+    ) -> Template:
+        job = batches.batch_read(await batches.get_batch(db_session, actor, batch_id))
+        return Template(template_name="work/batch.html", context={"actor": actor, "job": job, "kinds": KIND_LABELS})
