@@ -33,11 +33,27 @@ def main() -> None:
         page.fill("#q-name", "王")
         page.wait_for_selector("#result-count")
         page.screenshot(path=out / "search.png")
+        # A verified, registered practitioner in post: a page with something to show.
+        page.goto(f"{args.base}/practitioners?level=intermediate&verification_status=verified&in_post=true")
         page.click("table.results a >> nth=0")
         page.wait_for_selector("#decisions")
         page.screenshot(path=out / "practitioner.png", full_page=True)
         page.goto(f"{args.base}/dashboard")
         page.screenshot(path=out / "dashboard.png", full_page=True)
+        # The payroll diff: last month's run of the clerk's county (made by the payroll clerk).
+        pay = browser.new_page(viewport={"width": 1280, "height": 860})
+        pay.goto(f"{args.base}/login?next=/payroll")
+        pay.fill("input[name=username]", "payroll")
+        pay.fill("input[name=password]", args.password)
+        pay.click("button[type=submit]")
+        pay.wait_for_url("**/payroll")
+        if pay.locator("#runs a").count() == 0:
+            pay.click("#new-run button[type=submit]")
+            pay.wait_for_selector("#run-status")
+        else:
+            pay.click("#runs a >> nth=0")
+        pay.wait_for_selector("#diff-added")
+        pay.screenshot(path=out / "payroll-diff.png", full_page=False)
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.goto(f"{args.base}/verify")
         phone.screenshot(path=out / "verify-phone.png")
