@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import Practitioner, SalaryBenchmarkRow, SalaryRecordRow
+from registry.models import Organization, Practitioner, SalaryBenchmarkRow, SalaryRecordRow
 from registry.reports.service import compliance_rates
 from registry.rules.facts import load_facts, load_facts_many
-from tests.scene import LOADER
+from tests.scene import LOADER, id_number
 from tests.test_certificates import EXT_A, JIANGAN, RARE, Town, build_town
 
 
@@ -101,3 +101,35 @@ async def test_batch_page_starts_a_job_and_shows_its_progress(anonymous: httpx.A
         "/certificate-batches", data={"region_code": "430202", "kind": "registration"}, headers=town.clerk
     )
     assert refused.status_code == 303 and "problem=" in refused.headers["location"]
+
+
+async def test_registering_a_practitioner_shows_each_problem_next_to_its_field(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    before = await session.scalar(select(func.count()).select_from(Practitioner))
+    bad = {
+        "name": "新社工",
+        "id_number": "420102199001011230",  # wrong check digit
+        "education": "bachelor",
+        "household_region_code": "999999",
+        "organization_id": "",
+        "in_post_from": "2024-13-01",
+    }
+    page = await anonymous.post("/practitioners/new", data=bad, headers=town.clerk)
+    assert page.status_code == 422
+    assert 'id="error-employment-in_post_from"' in page.text
+    assert await session.scalar(select(func.count()).select_from(Practitioner)) == before
+    page = await anonymous.post("/practitioners/new", data=bad | {"in_post_from": ""}, headers=town.clerk)
+    assert page.status_code == 422 and 'id="error-id_number"' in page.text and "校验" in page.text
+    assert await session.scalar(select(func.count()).select_from(Practitioner)) == before
+    org = await session.scalar(select(Organization.id).where(Organization.region_code == JIANGAN))
+    good = bad | {
+        "id_number": id_number(JIANGAN, "19900101"),
+        "household_region_code": JIANGAN,
+        "organization_id": str(org),
+        "post_type": "community_worker",
+        "in_post_from": "2024-03-01",
+    }
+    done = await anonymous.post("/practitioners/new", data=good, headers=town.clerk)
+    assert done.status_code == 303 and "message=" in done.headers["location"]
+    assert await session.scalar(select(func.count()).select_from(Practitioner)) == before + 1

@@ -29,7 +29,7 @@ from registry.errors import RegistryError
 from registry.payroll import service as payroll
 from registry.payroll.schemas import RunCreate, RunReturn
 from registry.practitioners import service as practitioners
-from registry.practitioners.schemas import PractitionerUpdate
+from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate, PractitionerUpdate
 
 Message = Annotated[str | None, QueryParameter(name="message", max_length=300)]
 Problem = Annotated[str | None, QueryParameter(name="problem", max_length=2000)]
@@ -87,6 +87,53 @@ class WorkPages(Controller):
             errors = {e.field: e.message for e in exc.errors}
             return _edit_page(actor, practitioner_id, name, values, errors, exc.message)
         return back(f"/practitioners/{practitioner_id}", message="已保存。")
+
+    @get("/practitioners/new", media_type=MediaType.HTML)
+    async def new_form(self, actor: NamedDependency[Actor]) -> Template:
+        actor.require("write", "您的角色无权登记社工。")
+        return _new_page(actor, {"education": "bachelor", "post_type": "community_worker"}, {}, None)
+
+    @post("/practitioners/new", media_type=MediaType.HTML)
+    async def new_submit(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Response[Any]:
+        values = {k: (v or "").strip() for k, v in data.items() if k != "_csrf"}
+        values["social_work_major"] = "on" if data.get("social_work_major") == "on" else ""
+        errors: dict[str, str] = {}
+        employment = None
+        if values.get("organization_id") or values.get("in_post_from"):
+            try:
+                employment = EmploymentCreate(
+                    organization_id=values.get("organization_id", ""),
+                    post_type=values.get("post_type", ""),
+                    in_post_from=values.get("in_post_from", ""),
+                )
+            except ValidationError as exc:
+                errors |= {f"employment.{k}": "格式不正确（日期如 2024-03-01）" for k in _pydantic_errors(exc)}
+        try:
+            create = PractitionerCreate(
+                name=values.get("name", ""),
+                id_number=values.get("id_number", ""),
+                education=values.get("education", ""),
+                phone=values.get("phone") or None,
+                household_region_code=values.get("household_region_code") or None,
+                social_work_major=values["social_work_major"] == "on",
+                employment=employment,
+            )
+        except ValidationError as exc:
+            errors |= dict.fromkeys(_pydantic_errors(exc), "必填或格式不正确")
+            create = None
+        if errors or create is None:
+            return _new_page(actor, values, errors, "请更正标出的内容。")
+        try:
+            person = await practitioners.create_practitioner(db_session, actor, create)
+        except RegistryError as exc:
+            await db_session.rollback()
+            return _new_page(actor, values, {e.field: e.message for e in exc.errors}, exc.message)
+        return back(f"/practitioners/{person.id}", message=f"已登记：{person.name}。")
 
     # --- continuing-education verification queue -------------------------------------------
 
@@ -240,6 +287,14 @@ async def _run_view(session: AsyncSession, run: Any) -> dict[str, Any]:
         "returned_reason": run.returned_reason,
         "content_hash": run.content_hash,
     }
+
+
+def _new_page(actor: Actor, values: dict[str, Any], errors: dict[str, str], problem: str | None) -> Template:
+    return Template(
+        template_name="work/practitioner_new.html",
+        context={"actor": actor, "values": values, "errors": errors, "problem": problem, "csrf": actor.session_csrf},
+        status_code=422 if errors or problem else 200,
+    )
 
 
 def _edit_page(
