@@ -25,6 +25,8 @@ from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
 from registry.db import create_engine, create_session_maker
 from registry.education.controllers import EducationController
+from registry.imports.controllers import ImportController
+from registry.imports.jobs import ImportWorker
 from registry.organizations.controllers import OrganizationController
 from registry.payroll.controllers import PayrollController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
@@ -33,9 +35,10 @@ from registry.rules.controllers import PolicyController
 from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
+from registry.web.import_pages import ImportPages
 from registry.web.pages import Pages
-from registry.web.work_pages import BatchPages, WorkPages
 from registry.web.system import SystemController
+from registry.web.work_pages import BatchPages, WorkPages
 
 TEMPLATES = REPO_ROOT / "templates"
 
@@ -87,11 +90,14 @@ def create_app(
     certificates = CertContext(settings)
     # Runs queued certificate batches; started with the server (not by tests, which drain it).
     worker = BatchWorker(session_maker, certificates)
+    # Runs queued imports (dry runs and commits), likewise.
+    importer = ImportWorker(session_maker, settings)
     state: dict[str, Any] = {
         "settings": settings,
         "session_maker": session_maker,
         "certificates": certificates,
         "batch_worker": worker,
+        "import_worker": importer,
     }
     return Litestar(
         route_handlers=[
@@ -110,10 +116,12 @@ def create_app(
             PayrollController,
             CertificateController,
             VerificationController,
+            ImportController,
             LoginPages,
             Pages,
             WorkPages,
             BatchPages,
+            ImportPages,
         ],
         dependencies={
             "db_session": Provide(_provide_session),
@@ -132,7 +140,7 @@ def create_app(
             description="Social-work talent registry",
         ),
         state=State(state),
-        on_startup=[worker.start],
-        on_shutdown=[worker.stop, dispose_engine],
+        on_startup=[worker.start, importer.start],
+        on_shutdown=[worker.stop, importer.stop, dispose_engine],
         debug=settings.debug,
     )

@@ -287,13 +287,96 @@ def certificates_batch(settings: Settings, url: str, args: argparse.Namespace) -
     return 0
 
 
+def import_command(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    """The same jobs as the API's imports (a dry run, then with --commit the commit), with a
+    progress bar; every problem is printed with its sheet, row and column."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from registry.accounts.service import actor_for_user, user_by_username
+    from registry.errors import RegistryError
+    from registry.imports import service
+    from registry.models import ImportJob
+
+    console = Console(stderr=True)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"错误：找不到文件 {path}", file=sys.stderr)
+        return 2
+    labels = {"reading": "读取 reading", "checking": "检查 checking", "writing": "写入 writing"}
+    content = path.read_bytes()
+
+    async def go() -> tuple[ImportJob, ImportJob | None]:
+        engine = create_engine(url, pool_size=2)
+        maker = create_session_maker(engine)
+        try:
+            async with maker() as session, session.begin():
+                if not args.user:
+                    raise RegistryError("请用 --user 指定以哪个账户的身份操作。", code="user_required")
+                user = await user_by_username(session, args.user)
+                actor = await actor_for_user(session, user.id, request_id="cli-import", client_ip=None)
+                job = await service.create_import(session, actor, settings, path.name, content, run_here=True)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("排队 queued", total=None)
+
+                def show(j: ImportJob) -> None:
+                    bar.update(
+                        task,
+                        description=labels.get(j.stage or "", j.stage or ""),
+                        total=j.total_rows or None,
+                        completed=j.processed_rows,
+                    )
+
+                checked = await service.run_import(maker, actor, settings, job.id, show)
+                if not args.commit or checked.status != "done" or checked.problem_count:
+                    return checked, None
+                async with maker() as session, session.begin():
+                    await service.request_commit(session, actor, settings, job.id, run_here=True)
+                committed = await service.run_import(maker, actor, settings, job.id, show)
+                return checked, committed
+        finally:
+            await engine.dispose()
+
+    try:
+        checked, committed = asyncio.run(go())
+    except RegistryError as exc:
+        print(f"错误 [{exc.code}]：{exc.message}", file=sys.stderr)
+        return 1
+    final = committed or checked
+    for p in final.problems or []:
+        print(f"{p['sheet']} 第 {p['row']} 行 [{p['column']}] {p['code']}：{p['message']}")
+    if final.status == "failed" and not final.problems:
+        print(f"导入 {final.id} 失败：{final.error}", file=sys.stderr)
+        return 1
+    for line in service.summary_lines(final):
+        print(line)
+    if final.problems:
+        print(f"导入 {final.id}：发现 {len(final.problems)} 处问题，未写入任何数据。", file=sys.stderr)
+        return 1
+    if committed is None:
+        print(f"导入 {final.id}：检查无误（试运行，未写入）。加 --commit 写入。")
+    else:
+        print(f"导入 {final.id}：已提交。")
+    return 0
+
+
 def _requeue_batches(url: str) -> None:
     from registry.certificates.batch import requeue_interrupted
+    from registry.imports.service import requeue_interrupted as requeue_imports
 
     async def work() -> None:
         engine = create_engine(url, pool_size=1)
         try:
             await requeue_interrupted(create_session_maker(engine))
+            await requeue_imports(create_session_maker(engine))
         finally:
             await engine.dispose()
 
@@ -340,6 +423,8 @@ def serve(settings: Settings) -> None:
                     f"  检索 search:      {base}/api/practitioners?name=王",
                     f"  健康检查 health:  {base}/health",
                     f"  数据库 database:  {where}",
+                    f"  证明二维码 QR:    {settings.base_url}/verify"
+                    + ("" if settings.public_url else "（正式使用请设置 REGISTRY_PUBLIC_URL / set it for real use）"),
                     *(["", "演示账户 demo accounts（用户名 密码 角色）:", *logins] if logins else []),
                     "",
                     "  按 Ctrl+C 停止 / press Ctrl+C to stop",
@@ -393,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--user", help="act as this user")
     batch.add_argument("--format", choices=["zip", "pdf"], default="zip")
     batch.add_argument("--out", help="copy the result here")
+    imp = sub.add_parser("import", help="import a spreadsheet (XLSX or CSV): a dry run unless --commit")
+    imp.add_argument("file", help="FILE.xlsx or FILE.csv")
+    imp.add_argument("--user", help="act as this user (civil_affairs or org_hr)")
+    imp.add_argument("--commit", action="store_true", help="write the rows when the check finds no problem")
     db = sub.add_parser("db", help="embedded database helpers")
     db.add_argument("action", choices=["start", "stop", "url"])
     args = parser.parse_args(argv)
@@ -421,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "certificates":
             migrate(url)
             return certificates_batch(settings, url, args)
+        elif args.command == "import":
+            migrate(url)
+            return import_command(settings, url, args)
         elif args.command == "regions":
             from registry.regions.service import load_regions
 

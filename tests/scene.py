@@ -26,6 +26,7 @@ from registry.models import (
     CeRecordRow,
     CertificateBatch,
     Employment,
+    ImportJob,
     PayrollRun,
     RoleGrant,
     SalaryRecordRow,
@@ -74,6 +75,7 @@ class Side:
     run_app: int = 0  # an approved one (2026-07)
     cert: str = ""  # the serial of an award certificate issued to p (for aw2)
     batch: int = 0  # a queued allowance certificate batch of the region
+    imp: int = 0  # a queued import (dry run) uploaded by the region's clerk
 
 
 @dataclass
@@ -221,5 +223,17 @@ async def build_scene(session: AsyncSession) -> Scene:
         await session.scalars(select(RoleGrant.id).where(RoleGrant.user_id == other.id).order_by(RoleGrant.id))
     ).all()
     scene.other_grants = (grant_ids[0], grant_ids[1])
+    for side, uploader in ((a, users["clerk"]), (b, other)):
+        job = ImportJob(
+            file_name="人员.xlsx",
+            stored_name="missing.xlsx",
+            file_format="xlsx",
+            file_size=1,
+            sha256="0" * 64,
+            created_by_id=uploader.id,
+        )
+        session.add(job)
+        await session.flush()
+        side.imp = job.id
     await session.commit()
     return scene

@@ -60,6 +60,8 @@ class Case:
     query: Callable[[Side], dict[str, str]] | None = None
     # Path values other than the defaults (e.g. the approved award for the payment step).
     ids: Callable[[Side], dict[str, object]] | None = None
+    # A multipart upload instead of a JSON body.
+    files: dict[str, tuple[str, bytes]] | None = None
 
 
 CASES = [
@@ -363,6 +365,21 @@ CASES = [
         "/api/certificate-batches/{batch_id:int}/download",
         per_role((403, 403), (409, 404), (409, 404), (403, 403), (403, 403)),
     ),
+    # spreadsheet imports: an import is its uploader's (admins read them); a queued one cannot be
+    # committed yet (409)
+    Case("GET", "/api/imports/template.xlsx", per_role((403, 403), (200, 200), (403, 403), (200, 200), (403, 403))),
+    Case(
+        "POST",
+        "/api/imports",
+        per_role((403, 403), (202, 202), (403, 403), (202, 202), (403, 403)),
+        files={"file": ("人员.csv", "姓名,公民身份号码,学历\r\n".encode())},
+    ),
+    Case("GET", "/api/imports/{import_id:int}", per_role((200, 200), (200, 404), (403, 403), (404, 404), (403, 403))),
+    Case(
+        "POST",
+        "/api/imports/{import_id:int}/commit",
+        per_role((403, 403), (409, 404), (403, 403), (404, 404), (403, 403)),
+    ),
 ]
 
 
@@ -385,6 +402,7 @@ def _url(case: Case, scene: Scene, side_name: str, role: str) -> str:
         "run_id": side.run,
         "serial": side.cert,
         "batch_id": side.batch,
+        "import_id": side.imp,
     }
     if case.ids is not None:
         values.update(case.ids(side))
@@ -408,6 +426,7 @@ async def test_matrix(anonymous: httpx.AsyncClient, scene: Scene, case: Case, ro
             headers=scene.headers(role),
             params=case.query(side) if case.query else None,
             json=case.body(side, role) if case.body else None,
+            files=case.files,
         )
         got.append(response.status_code)
         if response.status_code >= 400:

@@ -133,3 +133,32 @@ async def test_registering_a_practitioner_shows_each_problem_next_to_its_field(
     done = await anonymous.post("/practitioners/new", data=good, headers=town.clerk)
     assert done.status_code == 303 and "message=" in done.headers["location"]
     assert await session.scalar(select(func.count()).select_from(Practitioner)) == before + 1
+
+
+async def test_import_page_shows_problems_by_row_and_column_then_commits(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    app: Any = anonymous._transport.app  # type: ignore[attr-defined]
+    bad = "姓名,公民身份号码,学历,户籍地区划代码\r\n张三,420102199001011230,本科,420102\r\n".encode("utf-8-sig")
+    started = await anonymous.post("/imports", files={"file": ("人员.csv", bad, "text/csv")}, headers=town.clerk)
+    assert started.status_code == 303, started.text
+    page_url = started.headers["location"]
+    assert "排队中" in (await anonymous.get(page_url, headers=town.clerk)).text
+    await app.state.import_worker.drain()
+    checked = await anonymous.get(page_url, headers=town.clerk)
+    assert 'id="import-problems"' in checked.text and "公民身份号码" in checked.text
+    assert 'id="import-commit"' not in checked.text  # nothing to commit while there are problems
+    good = f"姓名,公民身份号码,学历,户籍地区划代码\r\n张三,{id_number(JIANGAN, '19900101')},本科,{JIANGAN}\r\n"
+    started = await anonymous.post(
+        "/imports", files={"file": ("人员.csv", good.encode("utf-8-sig"), "text/csv")}, headers=town.clerk
+    )
+    page_url = started.headers["location"]
+    await app.state.import_worker.drain()
+    checked = await anonymous.get(page_url, headers=town.clerk)
+    assert 'id="import-commit"' in checked.text and 'id="import-counts"' in checked.text
+    before = await session.scalar(select(func.count()).select_from(Practitioner))
+    committed = await anonymous.post(f"{page_url}/commit", headers=town.clerk)
+    assert committed.status_code == 303 and "message=" in committed.headers["location"]
+    await app.state.import_worker.drain()
+    assert 'id="import-committed"' in (await anonymous.get(page_url, headers=town.clerk)).text
+    assert await session.scalar(select(func.count()).select_from(Practitioner)) == before + 1

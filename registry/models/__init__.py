@@ -5,6 +5,7 @@ from registry.models.audit import AuditEvent
 from registry.models.base import Base
 from registry.models.certificate import CertificateBatch, CertificateRevocation, IssuedCertificate, SigningKey
 from registry.models.certification import Certification
+from registry.models.imports import ImportJob
 from registry.models.organization import Organization
 from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
 from registry.models.policy import AwardRow, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
@@ -21,6 +22,7 @@ __all__ = [
     "CertificateRevocation",
     "Certification",
     "Employment",
+    "ImportJob",
     "IssuedCertificate",
     "Organization",
     "PayrollDropped",

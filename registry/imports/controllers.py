@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.params import FromPath, MultipartBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.accounts.actor import Actor
+from registry.config import Settings
+from registry.imports import service
+from registry.imports.schemas import ImportRead
+from registry.imports.template import template_xlsx
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ImportController(Controller):
+    path = "/api/imports"
+    tags = ["导入 imports"]
+
+    @get("/template.xlsx", summary="下载导入模板（每类一个工作表，含示例行和说明）")
+    async def template(self, actor: NamedDependency[Actor]) -> Response[bytes]:
+        service.require_importer(actor)
+        return Response(
+            template_xlsx(),
+            media_type=XLSX,
+            headers={"Content-Disposition": "attachment; filename*=UTF-8''%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"},
+        )
+
+    @post(
+        "/",
+        status_code=202,
+        summary="上传 XLSX／CSV 并排队检查（不写入）；轮询进度与问题",
+        request_max_body_size=service.MAX_UPLOAD_BYTES + 1024 * 1024,
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        data: MultipartBody[UploadFile],
+    ) -> ImportRead:
+        settings: Settings = request.app.state.settings
+        content = await data.read()
+        job = await service.create_import(db_session, actor, settings, data.filename or "", content)
+        await db_session.commit()  # queued for the worker, which is woken at once
+        request.app.state.import_worker.poke()
+        return service.import_read(job)
+
+    @get("/{import_id:int}", summary="导入进度、问题清单和将要（或已经）写入的数量")
+    async def get_import(
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], import_id: FromPath[int]
+    ) -> ImportRead:
+        return service.import_read(await service.get_import(db_session, actor, import_id))
+
+    @post("/{import_id:int}/commit", status_code=202, summary="提交检查无误的导入（全部写入或全部不写入）")
+    async def commit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        import_id: FromPath[int],
+    ) -> ImportRead:
+        settings: Settings = request.app.state.settings
+        job = await service.request_commit(db_session, actor, settings, import_id)
+        await db_session.commit()
+        request.app.state.import_worker.poke()
+        return service.import_read(job)

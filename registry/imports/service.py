@@ -1,0 +1,466 @@
+"""Spreadsheet imports: upload, dry run, commit, as jobs with progress.
+
+An upload is stored under ``data_dir/imports/`` and queued as a dry run (phase ``check``). The
+dry run reads the file, checks every row against the registry (bulk look-ups) and stores every
+problem and what would change. A clean dry run may be committed (phase ``commit``): the file is
+read again (it must be the same bytes), checked again inside the transaction that writes, and
+written with COPY and set-based statements, or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry import clock
+from registry.accounts.actor import Actor, Forbidden
+from registry.config import Settings
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.imports.check import Checker, Lookups, Parsed, Plan, parse
+from registry.imports.schemas import ImportRead
+from registry.imports.sheets import FileData, dump_rows, load_rows, read_file
+from registry.imports.write import driver_of, write_plan
+from registry.models import ImportJob
+
+log = logging.getLogger("registry")
+
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# One import commits at a time (a transaction-level advisory lock), so two files that touch the
+# same people cannot interleave between check and write.
+IMPORT_LOCK = 7_202_611
+STAGES = {"check": ("reading", "checking"), "commit": ("reading", "checking", "writing")}
+SAVE_EVERY = 1.0  # seconds between progress writes
+
+Progress = Callable[[ImportJob], Awaitable[None] | None]
+
+
+def import_dir(settings: Settings) -> Path:
+    return settings.data_dir / "imports"
+
+
+def file_format(name: str, data: bytes) -> str:
+    lower = name.lower()
+    if lower.endswith(".xlsx") or (not lower.endswith(".csv") and data[:2] == b"PK"):
+        return "xlsx"
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".xls") or data[:4] == b"\xd0\xcf\x11\xe0":
+        raise InvalidInput.on_field(
+            "file", "file_format_unknown", "不支持旧版 .xls 文件，请在 Excel／WPS 中另存为 .xlsx 后再导入。"
+        )
+    raise InvalidInput.on_field("file", "file_format_unknown", "只能导入 .xlsx 或 .csv 文件。")
+
+
+def require_importer(actor: Actor) -> None:
+    actor.require("write", "只有民政工作人员和单位人事专员可以导入数据。")
+
+
+async def create_import(
+    session: AsyncSession, actor: Actor, settings: Settings, file_name: str, data: bytes, *, run_here: bool = False
+) -> ImportJob:
+    """Store the file and queue its dry run (or, with ``run_here``, mark it as taken by the
+    caller: the command line runs it itself)."""
+    require_importer(actor)
+    if not data:
+        raise InvalidInput.on_field("file", "file_empty", "上传的文件是空的。")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInput.on_field("file", "file_too_large", f"文件不能超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB。")
+    fmt = file_format(file_name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    job = ImportJob(
+        file_name=(Path(file_name).name or f"import.{fmt}")[:200],
+        stored_name="",
+        file_format=fmt,
+        file_size=len(data),
+        sha256=digest,
+        phase="check",
+        status="running" if run_here else "queued",
+        created_by_id=actor.user_id,
+    )
+    session.add(job)
+    await session.flush()
+    folder = import_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    job.stored_name = f"{job.id}-{digest[:16]}.{fmt}"
+    partial = folder / (job.stored_name + ".part")
+    partial.write_bytes(data)
+    partial.replace(folder / job.stored_name)
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+async def get_import(session: AsyncSession, actor: Actor, import_id: int, *, for_update: bool = False) -> ImportJob:
+    """An import is its uploader's (administrators may read every one)."""
+    if not (actor.may("write") or actor.is_admin):
+        raise Forbidden("只有民政工作人员和单位人事专员可以导入数据。")
+    stmt = select(ImportJob).where(ImportJob.id == import_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    job = (await session.scalars(stmt)).one_or_none()
+    if job is None or not (actor.is_admin or (job.created_by_id is not None and job.created_by_id == actor.user_id)):
+        raise NotFound(f"导入任务 {import_id} 不存在或不是您提交的。", code="import_not_found")
+    return job
+
+
+def file_digest(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def request_commit(
+    session: AsyncSession, actor: Actor, settings: Settings, import_id: int, *, run_here: bool = False
+) -> ImportJob:
+    require_importer(actor)
+    job = await get_import(session, actor, import_id, for_update=True)
+    if job.created_by_id != actor.user_id and not actor.unrestricted:
+        raise Forbidden("只能提交自己上传的导入。")
+    if job.phase == "commit":
+        if job.status == "done":
+            raise Conflict("该导入已提交，无需重复提交；如需再次导入请重新上传。", code="import_already_committed")
+        if job.status == "failed":
+            raise Conflict("该导入提交时复查发现问题，未写入任何数据；请修改后重新上传。", code="import_commit_failed")
+        raise Conflict("该导入正在提交中。", code="import_commit_in_progress")
+    if job.status in ("queued", "running"):
+        raise Conflict("检查尚未完成，请稍后再提交。", code="import_not_checked")
+    if job.status == "failed":
+        raise Conflict("检查未能完成，不能提交；请重新上传。", code="import_check_failed")
+    if job.problem_count:
+        raise Conflict(f"检查发现 {job.problem_count} 处问题，不能提交；请修改后重新上传。", code="import_has_problems")
+    if file_digest(import_dir(settings) / job.stored_name) != job.sha256:
+        raise Conflict("检查之后文件已改变或不在数据目录中，请重新上传。", code="import_file_changed")
+    job.phase = "commit"
+    job.status = "running" if run_here else "queued"
+    job.stage = None
+    job.processed_rows = 0
+    job.finished_at = None
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+def progress_of(job: ImportJob) -> float:
+    if job.status == "done":
+        return 1.0
+    stages = STAGES[job.phase]
+    if job.status == "queued" or job.stage not in stages:
+        return 0.0
+    index = stages.index(job.stage)
+    part = min(1.0, job.processed_rows / job.total_rows) if job.total_rows else 0.0
+    return round((index + part) / len(stages), 4)
+
+
+def import_read(job: ImportJob) -> ImportRead:
+    read = ImportRead.model_validate(job)
+    read.progress = progress_of(job)
+    read.committed = job.phase == "commit" and job.status == "done"
+    read.can_commit = job.phase == "check" and job.status == "done" and job.problem_count == 0
+    return read
+
+
+async def requeue_interrupted(session_maker: async_sessionmaker[AsyncSession]) -> int:
+    """Jobs a stopped server left running go back to the queue (a commit wrote nothing unless it
+    finished, and a committed import checks clean and unchanged when run again)."""
+    async with session_maker() as session:
+        result = await session.execute(
+            update(ImportJob).where(ImportJob.status == "running").values(status="queued", stage=None, processed_rows=0)
+        )
+        await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- running a job -------------------------------------------------------------------------------
+
+
+class _Reporter:
+    """Writes the job's progress in its own short transactions, at most once a second."""
+
+    def __init__(
+        self, session_maker: async_sessionmaker[AsyncSession], job: ImportJob, progress: Progress | None
+    ) -> None:
+        self.session_maker = session_maker
+        self.job = job
+        self.progress = progress
+        self.last = 0.0
+
+    async def save(self, *, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < SAVE_EVERY:
+            return
+        self.last = now
+        async with self.session_maker() as session:
+            await session.merge(self.job)
+            await session.commit()
+        if self.progress is not None:
+            result = self.progress(self.job)
+            if result is not None:
+                await result
+
+    async def stage(self, name: str) -> None:
+        self.job.stage = name
+        self.job.processed_rows = 0
+        await self.save()
+
+    async def advance(self, count: int) -> None:
+        self.job.processed_rows += count
+        await self.save(force=False)
+
+
+def _rows_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rows.json")
+
+
+def _load_cached(path: Path, digest: str) -> FileData | None:
+    cached = _rows_path(path)
+    if not cached.exists():
+        return None
+    try:
+        return load_rows(cached.read_bytes(), digest)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def _read(path: Path, job: ImportJob, reporter: _Reporter) -> FileData:
+    """Read in a worker thread (openpyxl is CPU-bound), reporting rows read as it goes. The
+    dry run keeps what it read beside the file; the commit of the same bytes starts from it."""
+    if job.phase == "commit":
+        data = await asyncio.to_thread(_load_cached, path, job.sha256)
+        if data is not None:
+            job.total_rows = job.processed_rows = data.row_count
+            await reporter.save()
+            return data
+    counted = [0]
+
+    def tick(count: int) -> None:
+        counted[0] += count
+
+    task = asyncio.ensure_future(asyncio.to_thread(read_file, path, job.file_format, job.file_name, tick))
+    while not task.done():
+        await asyncio.wait({task}, timeout=SAVE_EVERY)
+        job.processed_rows = counted[0]
+        if not task.done():
+            await reporter.save(force=False)
+    data = task.result()
+    if job.phase == "check":
+        await asyncio.to_thread(_rows_path(path).write_bytes, dump_rows(data, job.sha256))
+    job.total_rows = data.row_count
+    job.processed_rows = job.total_rows
+    await reporter.save()
+    return data
+
+
+async def lookups(session: AsyncSession, parsed: Parsed) -> Lookups:
+    """Everything the registry holds about the file's rows, in one query per kind."""
+    driver = await driver_of(session)
+    found = Lookups()
+    numbers = sorted(parsed.id_numbers())
+    for r in await driver.fetch(
+        "SELECT id, name, id_number, birth_date, sex, phone, education, social_work_major,"
+        " household_region_code, organization_id, region_code FROM practitioner WHERE id_number = ANY($1::text[])",
+        numbers,
+    ):
+        found.people[r["id_number"]] = dict(r)
+    pids = [int(p["id"]) for p in found.people.values()]
+    regions = sorted(parsed.all("practitioners", "household_region_code"))
+    if regions:
+        found.regions = {
+            r["code"] for r in await driver.fetch("SELECT code FROM region WHERE code = ANY($1::text[])", regions)
+        }
+    codes = sorted(parsed.all("employment", "credit_code") | parsed.all("salaries", "credit_code"))
+    names = sorted(parsed.all("employment", "org_name") | parsed.all("salaries", "org_name"))
+    if codes or names:
+        for r in await driver.fetch(
+            "SELECT id, name, credit_code, region_code FROM organization"
+            " WHERE credit_code = ANY($1::text[]) OR name = ANY($2::text[])",
+            codes,
+            names,
+        ):
+            org = dict(r)
+            if org["credit_code"]:
+                found.orgs_by_code[org["credit_code"]] = org
+            found.orgs_by_name.setdefault(org["name"], []).append(org)
+            found.org_regions[int(org["id"])] = org["region_code"]
+    if pids:
+        for r in await driver.fetch(
+            "SELECT id, practitioner_id, organization_id, post_type, duty_level, in_post_from, in_post_to"
+            " FROM employment WHERE practitioner_id = ANY($1::bigint[])",
+            pids,
+        ):
+            found.spells.setdefault(int(r["practitioner_id"]), []).append(dict(r))
+        spell_orgs = sorted(
+            {int(s["organization_id"]) for ss in found.spells.values() for s in ss} - set(found.org_regions)
+        )
+        for r in await driver.fetch(
+            "SELECT id, region_code FROM organization WHERE id = ANY($1::bigint[])", spell_orgs
+        ):
+            found.org_regions[int(r["id"])] = r["region_code"]
+    certs = sorted(parsed.all("certifications", "certificate_number"))
+    if certs:
+        for r in await driver.fetch(
+            "SELECT id, practitioner_id, certificate_number, level, exam_year, registration_valid_from,"
+            " registration_valid_to FROM certification WHERE certificate_number = ANY($1::text[])",
+            certs,
+        ):
+            found.certs[r["certificate_number"]] = dict(r)
+    by_number = {n: int(p["id"]) for n, p in found.people.items()}
+    ce_keys = sorted(
+        {
+            (by_number[values["id_number"]], values["activity_date"])
+            for _, values in parsed.rows["ce"]
+            if values.get("id_number") in by_number and values.get("activity_date") is not None
+        }
+    )
+    if ce_keys:
+        for r in await driver.fetch(
+            "SELECT id, practitioner_id, activity_date, hours, unit, category, provider, course, status FROM ce_record"
+            " WHERE (practitioner_id, activity_date) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))",
+            [k[0] for k in ce_keys],
+            [k[1] for k in ce_keys],
+        ):
+            found.ce.setdefault((int(r["practitioner_id"]), r["activity_date"]), []).append(dict(r))
+    salary_keys = sorted(
+        {
+            (by_number[values["id_number"]], values["year"])
+            for _, values in parsed.rows["salaries"]
+            if values.get("id_number") in by_number and values.get("year") is not None
+        }
+    )
+    if salary_keys:
+        for r in await driver.fetch(
+            "SELECT id, practitioner_id, year, amount, organization_id FROM salary_record WHERE status <> 'rejected'"
+            " AND (practitioner_id, year) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
+            [k[0] for k in salary_keys],
+            [k[1] for k in salary_keys],
+        ):
+            found.salaries[(int(r["practitioner_id"]), int(r["year"]))] = dict(r)
+    return found
+
+
+async def check_data(
+    session: AsyncSession,
+    actor: Actor,
+    data: FileData,
+    *,
+    today: dt.date,
+    tick: Callable[[int], Awaitable[None]] | None = None,
+) -> Plan:
+    # The pure-Python steps run in a thread, so that the server answers other requests meanwhile.
+    parsed = await asyncio.to_thread(parse, data, today)
+    if tick is not None:
+        await tick(data.row_count // 2)
+    found = await lookups(session, parsed)
+    plan = await asyncio.to_thread(Checker(actor, parsed, found, today).run)
+    order = {sheet.name: index for index, sheet in enumerate(data.sheets)}
+    plan.problems.sort(key=lambda p: (order.get(p["sheet"], -1), p["row"]))
+    if tick is not None:
+        await tick(data.row_count - data.row_count // 2)
+    return plan
+
+
+async def run_import(
+    session_maker: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    settings: Settings,
+    job_id: int,
+    progress: Progress | None = None,
+    *,
+    today: dt.date | None = None,
+) -> ImportJob:
+    today = today or clock.today()
+    async with session_maker() as session:
+        job = await session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound(f"导入任务 {job_id} 不存在。", code="import_not_found")
+        session.expunge(job)
+    reporter = _Reporter(session_maker, job, progress)
+    try:
+        job.status = "running"
+        job.error = None
+        await reporter.stage("reading")
+        path = import_dir(settings) / job.stored_name
+        if file_digest(path) != job.sha256:
+            raise Conflict("文件已改变或不在数据目录中，请重新上传。", code="import_file_changed")
+        data = await _read(path, job, reporter)
+        if job.phase == "check":
+            await reporter.stage("checking")
+            async with session_maker() as session:
+                plan = await check_data(session, actor, data, today=today, tick=reporter.advance)
+                await session.rollback()
+            _store(job, plan, data)
+        else:
+            await _commit(session_maker, actor, job, data, reporter, today)
+        if job.status == "running":
+            job.status = "done"
+    except Exception as exc:
+        log.exception("import %s failed", job_id)
+        job.status = "failed"
+        job.error = (getattr(exc, "message", None) or str(exc))[:2000] or type(exc).__name__
+    job.finished_at = clock.now()
+    await reporter.save()
+    return job
+
+
+def _store(job: ImportJob, plan: Plan, data: FileData) -> None:
+    job.problems = plan.problems
+    job.problem_count = len(plan.problems)
+    job.summary = plan.summary(data)
+
+
+async def _commit(
+    session_maker: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    job: ImportJob,
+    data: FileData,
+    reporter: _Reporter,
+    today: dt.date,
+) -> None:
+    await reporter.stage("checking")
+    async with session_maker() as session:
+        try:
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
+            plan = await check_data(session, actor, data, today=today, tick=reporter.advance)
+            if plan.problems:
+                # The registry changed since the dry run: nothing is written, the problems are shown.
+                await session.rollback()
+                _store(job, plan, data)
+                job.status = "failed"
+                job.error = f"提交前复查发现 {len(plan.problems)} 处问题（库中数据在检查后有变化），未写入任何数据。"
+                return
+            await reporter.stage("writing")
+            job.total_rows = max(1, sum(len(w) for w in plan.writes.values()))
+            await write_plan(session, actor, job.id, plan, today=today, tick=reporter.advance)
+            await session.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await session.rollback()
+            raise
+    job.total_rows = data.row_count
+    job.processed_rows = data.row_count
+    job.committed_at = clock.now()
+    _store(job, plan, data)
+
+
+def summary_lines(job: ImportJob) -> list[str]:
+    """The outcome in words, for the command line."""
+    from registry.imports.sheets import KIND_LABELS
+
+    lines: list[str] = []
+    counts: dict[str, Any] = (job.summary or {}).get("counts", {})
+    for kind, c in counts.items():
+        lines.append(f"{KIND_LABELS.get(kind, kind)}：新增 {c['created']}，更新 {c['updated']}，不变 {c['unchanged']}")
+    return lines
