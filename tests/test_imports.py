@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -655,3 +656,73 @@ def test_progress_by_stage() -> None:
     assert progress_of(job) == 1.0
     job.status = "queued"
     assert progress_of(job) == 0.0
+
+
+def _with_dimension(content: bytes, ref: str) -> bytes:
+    """The XLSX with its first sheet's <dimension> rewritten, as some generators write it wrong."""
+    import re
+    import zipfile
+
+    src, out = zipfile.ZipFile(io.BytesIO(content)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"', f'<dimension ref="{ref}"'.encode(), data)
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+async def test_no_row_or_sheet_is_dropped_silently(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place
+) -> None:
+    ids = new_ids(3, "19920202")
+    rows = [["丙" + "一二三"[i], ids[i], "本科", f"1380000010{i}", JIANGAN] for i in range(3)]
+    # The sheet claims to end at row 2: every row is read all the same.
+    wrong = _with_dimension(xlsx({"人员": rows}), "A1:E2")
+    result = await upload(anonymous, place.clerk, wrong)
+    assert result["problem_count"] == 0, result["problems"]
+    assert result["summary"]["counts"]["practitioners"]["created"] == 3
+    # A sheet whose name and headings the import does not know is a problem, not skipped.
+    book = xlsx({"人员": rows})
+    wb = openpyxl.load_workbook(io.BytesIO(book))
+    odd = wb.create_sheet("Sheet2")
+    odd.append(["证书号", "级"])
+    odd.append(["X-1", "中级"])
+    out = io.BytesIO()
+    wb.save(out)
+    result = await upload(anonymous, place.clerk, out.getvalue())
+    assert [p["code"] for p in result["problems"]] == ["sheet_unrecognized"]
+    assert result["problems"][0]["sheet"] == "Sheet2"
+
+
+async def test_annual_pay_never_overwrites_monthly_pay(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place
+) -> None:
+    session.add(SalaryRecordRow(practitioner_id=place.p0, year=2025, amount=Decimal(6000), period="monthly"))
+    await session.commit()
+    before = await counts(session)
+    result = await upload(anonymous, place.clerk, xlsx({"薪酬": [[place.p0_id, 2025, 72000]]}))
+    assert [p["code"] for p in result["problems"]] == ["salary_period_conflict"]
+    assert await counts(session) == before
+
+
+async def test_an_import_touches_nobody_else(anonymous: httpx.AsyncClient, session: AsyncSession, place: Place) -> None:
+    # Someone in Hunan whose stored jurisdiction is stale stays as they are after a Jiang'an import.
+    stale = await session.scalar(select(Practitioner).where(Practitioner.id_number == place.q_id))
+    assert stale is not None
+    stale_id = stale.id
+    await session.execute(update(Practitioner).where(Practitioner.id == stale_id).values(organization_id=None))
+    await session.commit()
+    ids = new_ids(1, "19930303")
+    sheets = {
+        "人员": [["丁一", ids[0], "本科", "13800000201", JIANGAN]],
+        "任职": [[ids[0], place.org_credit, place.org_name, "社工机构专职人员", "2024-01-01"]],
+    }
+    checked = await upload(anonymous, place.clerk, xlsx(sheets))
+    assert checked["problem_count"] == 0, checked["problems"]
+    assert (await commit(anonymous, place.clerk, checked["id"]))["committed"]
+    session.expire_all()
+    assert await session.scalar(select(Practitioner.organization_id).where(Practitioner.id == stale_id)) is None
+    new = await session.scalar(select(Practitioner).where(Practitioner.id_number == ids[0]))
+    assert new is not None and new.organization_id == place.org

@@ -746,6 +746,16 @@ class Checker:
                 )
                 self.plan.note("salaries", "create", row, f"{self._who(number)} {values['year']} 年")
                 continue
+            if existing.get("period") == "monthly":
+                # The sheet gives annual pay; the registry holds this year as monthly pay. Writing
+                # one over the other would change the figure twelvefold: a clerk decides.
+                row.err(
+                    "amount",
+                    "salary_period_conflict",
+                    f"人才库中 {values['year']} 年薪酬按月登记（每月 {existing['amount']} 元），"
+                    "表格为年薪，请在系统中更正后再导入。",
+                )
+                continue
             changes = []
             if values["amount"] != existing["amount"]:
                 changes.append("amount")

@@ -342,7 +342,7 @@ async def lookups(session: AsyncSession, parsed: Parsed) -> Lookups:
     )
     if salary_keys:
         for r in await driver.fetch(
-            "SELECT id, practitioner_id, year, amount, organization_id FROM salary_record WHERE status <> 'rejected'"
+            "SELECT id, practitioner_id, year, amount, period, organization_id FROM salary_record WHERE status <> 'rejected'"
             " AND (practitioner_id, year) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
             [k[0] for k in salary_keys],
             [k[1] for k in salary_keys],

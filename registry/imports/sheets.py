@@ -312,6 +312,11 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# Limits that keep one upload from exhausting the server's memory.
+MAX_ROWS = 500_000
+MAX_UNPACKED_BYTES = 512 * 2**20
+
+
 def _read_rows(
     out: FileData,
     sheet_name: str,
@@ -324,10 +329,12 @@ def _read_rows(
     header_row = 0
     sheet: SheetData | None = None
     index_keys: dict[int, str] = {}
+    seen_values: list[Any] = []
     for number, cells in enumerate(rows, start=1):
         if sheet is None:
             if number > 5:
                 break
+            seen_values.extend(cells)
             guessed = kind_key or _guess_kind(tuple(cells))
             if guessed is None or len(_match_headings(tuple(cells), guessed)) < 2:
                 continue
@@ -373,6 +380,17 @@ def _read_rows(
         values = {key: (cells[i] if i < width else None) for i, key in index_keys.items()}
         if all(_blank(v) for v in values.values()):
             continue
+        if len(sheet.rows) >= MAX_ROWS:
+            out.problems.append(
+                problem(
+                    sheet_name,
+                    number,
+                    "",
+                    "file_too_many_rows",
+                    f"一个工作表最多导入 {MAX_ROWS:,} 行，请分成几个文件。",
+                )
+            )
+            break
         sheet.rows.append((number, values))
         if tick is not None and len(sheet.rows) % 2000 == 0:
             tick(2000)
@@ -380,6 +398,17 @@ def _read_rows(
         if kind_key is not None:
             out.problems.append(
                 problem(sheet_name, 1, "", "header_missing", "前 5 行中找不到表头（如“姓名”“公民身份号码”）。")
+            )
+        elif any(not _blank(v) for v in seen_values):
+            # A sheet with data the import does not understand is a problem, not a silent skip.
+            out.problems.append(
+                problem(
+                    sheet_name,
+                    1,
+                    "",
+                    "sheet_unrecognized",
+                    "无法识别该工作表：请用模板中的表名（人员、任职、证书、继续教育、薪酬）或表头，或删除该表。",
+                )
             )
         else:
             out.ignored.append(sheet_name)
@@ -396,6 +425,20 @@ def read_xlsx(path: Path, tick: Callable[[int], None] | None = None) -> FileData
 
     out = FileData()
     try:
+        # A small file can unpack into gigabytes: refuse before openpyxl reads it.
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            out.problems.append(
+                problem(
+                    "",
+                    0,
+                    "",
+                    "file_too_large",
+                    f"该 Excel 文件解压后超过 {MAX_UNPACKED_BYTES // 2**20} MB，请分成几个文件导入。",
+                )
+            )
+            return out
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         out.problems.append(
@@ -409,6 +452,8 @@ def read_xlsx(path: Path, tick: Callable[[int], None] | None = None) -> FileData
             title = str(ws.title).strip()
             if normalize_heading(title) == NOTES_SHEET:
                 continue
+            # The <dimension> a generator wrote may be wrong: read every row there is.
+            ws.reset_dimensions()
             _read_rows(out, title, ws.iter_rows(values_only=True), _SHEETS.get(normalize_heading(title)), tick)
     finally:
         book.close()

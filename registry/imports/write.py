@@ -119,6 +119,7 @@ async def write_plan(
     session: AsyncSession, actor: Actor, job_id: int, plan: Plan, *, today: dt.date, tick: Tick | None = None
 ) -> None:
     driver = await driver_of(session)
+    moved: list[int] = []
     args = (actor.user_id, actor.username[:60], job_id, actor.request_id or f"import-{job_id}", actor.client_ip)
     for kind in KINDS_ORDER:
         rows = plan.writes[kind]
@@ -147,12 +148,16 @@ async def write_plan(
         for statement in _STATEMENTS[kind](table):
             await driver.execute(statement, *args, SKIP)
             log.debug("import %s %s: %.2f s", job_id, statement[:60], time.perf_counter() - started)
+        if kind == "employment":
+            moved = [int(r[0]) for r in await driver.fetch(f"SELECT DISTINCT practitioner_id FROM {table}")]
         await driver.execute(f"DROP TABLE {table}")
         if tick is not None:
             await tick(len(rows))
-    # Employers decide where people belong: one set-based pass, as after any bulk load.
+    # Employers decide where people belong: one set-based pass over the people whose spells the
+    # file wrote (nobody else's record is touched by an import).
     started = time.perf_counter()
-    await refresh_jurisdiction(session, today=today)
+    if moved:
+        await refresh_jurisdiction(session, today=today, practitioner_ids=moved)
     log.debug("import %s jurisdiction: %.2f s", job_id, time.perf_counter() - started)
 
 

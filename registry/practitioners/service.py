@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -361,7 +362,13 @@ async def _check_spell(
         )
 
 
-async def refresh_jurisdiction(session: AsyncSession, *, today: dt.date, practitioner_id: int | None = None) -> None:
+async def refresh_jurisdiction(
+    session: AsyncSession,
+    *,
+    today: dt.date,
+    practitioner_id: int | None = None,
+    practitioner_ids: Sequence[int] | None = None,
+) -> None:
     """Point practitioners at the employer of their current spell, else of their latest one.
 
     Set-based, so the same statement serves one person after an edit and the whole registry
@@ -380,6 +387,8 @@ async def refresh_jurisdiction(session: AsyncSession, *, today: dt.date, practit
     )
     if practitioner_id is not None:
         ranked = ranked.where(Employment.practitioner_id == practitioner_id)
+    if practitioner_ids is not None:
+        ranked = ranked.where(Employment.practitioner_id.in_(practitioner_ids))
     best = ranked.subquery()
     stmt = (
         update(Practitioner)
