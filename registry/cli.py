@@ -383,6 +383,30 @@ def _requeue_batches(url: str) -> None:
     asyncio.run(work())
 
 
+def dataset_command(url: str, args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from registry.dataset import generate
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("生成 generating", total=args.practitioners)
+
+        def show(_: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        out = asyncio.run(
+            generate(
+                url.replace("postgresql+asyncpg://", "postgresql://"), args.practitioners, seed=args.seed, progress=show
+            )
+        )
+    print(
+        f"{out.seconds:.0f} s：社工 {out.practitioners:,}，单位 {out.organizations:,}，在岗经历 {out.employments:,}，"
+        f"证书 {out.certifications:,}，继续教育 {out.ce_records:,}，薪酬 {out.salaries:,}；"
+        f"表中共有 {', '.join(f'{k} {v:,}' for k, v in out.tables.items())}"
+    )
+    return 0
+
+
 def _demo_logins(url: str) -> list[str]:
     from registry.demo import demo_logins
 
@@ -482,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("file", help="FILE.xlsx or FILE.csv")
     imp.add_argument("--user", help="act as this user (civil_affairs or org_hr)")
     imp.add_argument("--commit", action="store_true", help="write the rows when the check finds no problem")
+    dataset = sub.add_parser("dataset", help="synthetic data at national scale, for benchmarks")
+    dataset.add_argument("action", choices=["generate"])
+    dataset.add_argument("--practitioners", type=int, default=2_000_000)
+    dataset.add_argument("--seed", type=int, default=20261122)
     db = sub.add_parser("db", help="embedded database helpers")
     db.add_argument("action", choices=["start", "stop", "url"])
     args = parser.parse_args(argv)
@@ -513,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             migrate(url)
             return import_command(settings, url, args)
+        elif args.command == "dataset":
+            migrate(url)
+            return dataset_command(url, args)
         elif args.command == "regions":
             from registry.regions.service import load_regions
 
