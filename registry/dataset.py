@@ -206,24 +206,22 @@ async def _chunk(
                 else None
             )
             certs.append((pid, level, f"G{pid:010d}", exam, reg_from, reg_to, status, verified_at))
-            # About ten CE records this year for the certified, fewer for the others.
-            for _ in range(max(0, int(rng.gauss(10, 3)))):
-                day = dt.date(year, 1, 1) + dt.timedelta(
-                    days=rng.randrange(0, max(1, (today - dt.date(year, 1, 1)).days))
+        # About ten CE records a year each, so far this year.
+        for _ in range(max(0, int(rng.gauss(10, 3)))):
+            day = dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(0, max(1, (today - dt.date(year, 1, 1)).days)))
+            unit = "学时" if rng.random() < 0.4 else "小时"
+            ce.append(
+                (
+                    pid,
+                    day,
+                    Decimal(rng.randrange(4, 17)) / 2,
+                    unit,
+                    _weighted(rng, CE_KINDS),
+                    rng.choice(PROVIDERS),
+                    rng.choice(COURSES),
+                    "verified" if rng.random() < 0.8 else "pending",
                 )
-                unit = "学时" if rng.random() < 0.4 else "小时"
-                ce.append(
-                    (
-                        pid,
-                        day,
-                        Decimal(rng.randrange(4, 17)) / 2,
-                        unit,
-                        _weighted(rng, CE_KINDS),
-                        rng.choice(PROVIDERS),
-                        rng.choice(COURSES),
-                        "verified" if rng.random() < 0.8 else "pending",
-                    )
-                )
+            )
         if rng.random() < 0.6:
             salaries.append((pid, year - 1, Decimal(rng.randrange(36, 160)) * 1000, "annual", "verified", org_id))
     await conn.copy_records_to_table(

@@ -34,8 +34,8 @@ async def _facts(dsn: str) -> dict[str, Any]:
             "SELECT count(*) FROM practitioner p JOIN organization o ON o.id = p.organization_id"
             " WHERE o.region_code <> p.region_code"
         )
-        ce_per_certified = await conn.fetchval(
-            "SELECT count(*)::float / nullif((SELECT count(*) FROM certification), 0) FROM ce_record"
+        ce_per_person = await conn.fetchval(
+            "SELECT count(*)::float / nullif((SELECT count(*) FROM practitioner), 0) FROM ce_record"
         )
         return {
             "people": people,
@@ -44,7 +44,7 @@ async def _facts(dsn: str) -> dict[str, Any]:
             "lapsed": lapsed,
             "out_of_post": out_of_post,
             "wrong_region": wrong_region,
-            "ce_per_certified": ce_per_certified,
+            "ce_per_person": ce_per_person,
         }
     finally:
         await conn.close()
@@ -73,7 +73,7 @@ def test_generated_registry_is_valid_realistic_and_reproducible(databases: TestD
     assert levels["assistant"] > levels["intermediate"] > levels["senior"] > 0
     assert facts["statuses"]["verified"] > facts["statuses"]["pending"] > 0 and facts["statuses"]["rejected"] > 0
     assert facts["lapsed"] > 0 and facts["out_of_post"] > 0
-    assert 7 < facts["ce_per_certified"] < 13  # about ten a year each
+    assert 7 < facts["ce_per_person"] < 13  # about ten a year each
     # The same seed gives the same registry.
     asyncio.run(generate(dsns[1], 3000, seed=7, today=TODAY))
     again = asyncio.run(_facts(dsns[1]))
