@@ -264,16 +264,21 @@ async def _read(path: Path, job: ImportJob, reporter: _Reporter) -> FileData:
     return data
 
 
-async def lookups(session: AsyncSession, parsed: Parsed) -> Lookups:
-    """Everything the registry holds about the file's rows, in one query per kind."""
+_PEOPLE = (
+    "SELECT id, name, id_number, birth_date, sex, phone, education, social_work_major,"
+    " household_region_code, organization_id, region_code FROM practitioner WHERE id_number = ANY($1::text[])"
+)
+_PEOPLE_LOCKED = _PEOPLE + " ORDER BY id FOR UPDATE"
+
+
+async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) -> Lookups:
+    """Everything the registry holds about the file's rows, in one query per kind. With ``lock``
+    (the commit) the people's rows stay locked until the write: a transfer to another county
+    saved meanwhile waits, and cannot slip between the scope check and the write."""
     driver = await driver_of(session)
     found = Lookups()
     numbers = sorted(parsed.id_numbers())
-    for r in await driver.fetch(
-        "SELECT id, name, id_number, birth_date, sex, phone, education, social_work_major,"
-        " household_region_code, organization_id, region_code FROM practitioner WHERE id_number = ANY($1::text[])",
-        numbers,
-    ):
+    for r in await driver.fetch(_PEOPLE_LOCKED if lock else _PEOPLE, numbers):
         found.people[r["id_number"]] = dict(r)
     pids = [int(p["id"]) for p in found.people.values()]
     regions = sorted(parsed.all("practitioners", "household_region_code"))
@@ -358,12 +363,13 @@ async def check_data(
     *,
     today: dt.date,
     tick: Callable[[int], Awaitable[None]] | None = None,
+    lock: bool = False,
 ) -> Plan:
     # The pure-Python steps run in a thread, so that the server answers other requests meanwhile.
     parsed = await asyncio.to_thread(parse, data, today)
     if tick is not None:
         await tick(data.row_count // 2)
-    found = await lookups(session, parsed)
+    found = await lookups(session, parsed, lock=lock)
     plan = await asyncio.to_thread(Checker(actor, parsed, found, today).run)
     order = {sheet.name: index for index, sheet in enumerate(data.sheets)}
     plan.problems.sort(key=lambda p: (order.get(p["sheet"], -1), p["row"]))
@@ -433,7 +439,7 @@ async def _commit(
     async with session_maker() as session:
         try:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
-            plan = await check_data(session, actor, data, today=today, tick=reporter.advance)
+            plan = await check_data(session, actor, data, today=today, tick=reporter.advance, lock=True)
             if plan.problems:
                 # The registry changed since the dry run: nothing is written, the problems are shown.
                 await session.rollback()
