@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import update
 
+from registry import clock
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
 from registry.db import create_engine, create_session_maker
@@ -40,6 +41,8 @@ from tests.scene import LOADER, id_number
 CHROMIUM = os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium")
 JIANGAN = "420102"
 NAME = "欧阳喆"  # 喆 is outside GB 2312
+# Last month: the default period for a certificate and a month whose cut-off has passed.
+LAST_MONTH = f"{clock.today().replace(day=1) - dt.timedelta(days=1):%Y-%m}"
 
 
 @dataclass
@@ -187,7 +190,7 @@ def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
     expect(clerk.locator("#person")).to_contain_text("138****8000")
 
     # Issue last month's allowance certificate: the period is filled in.
-    expect(clerk.locator("#period")).to_have_value("2026-10")
+    expect(clerk.locator("#period")).to_have_value(LAST_MONTH)
     clerk.click("#issue-form button[type=submit]")
     message = clerk.locator("#message")
     expect(message).to_contain_text("已出具职业津贴资格证明")
@@ -246,7 +249,7 @@ def test_payroll_is_run_by_one_clerk_approved_by_another_and_exported(
     prep = browser.new_context(accept_downloads=True).new_page()
     login(prep, live, "browser-payroll", "/payroll")
     expect(prep.locator("#run-region")).to_have_value(JIANGAN)
-    prep.fill("#run-month", "2026-10")
+    prep.fill("#run-month", LAST_MONTH)
     prep.click("#new-run button[type=submit]")
     expect(prep.locator("#message")).to_contain_text("已创建并计算")
     expect(prep.locator("#run-count")).to_have_text("1")

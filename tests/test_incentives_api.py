@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification, verify_certification
 from registry.models import AuditEvent, AwardRow, CeRecordRow, PolicyRuleRow
@@ -164,7 +165,8 @@ async def test_decisions_carry_citations_that_resolve_to_the_catalogue(
 async def test_past_month_keeps_its_answer_after_a_new_version(
     anonymous: httpx.AsyncClient, session: AsyncSession, scene: Scene
 ) -> None:
-    """A Hubei community worker: the 2026 rule pays 100; a raise from 2027 does not touch 2026."""
+    """A Hubei community worker: this year's rule pays 100; a raise from next January does not
+    touch this month."""
     clerk_b = scene.headers("admin")
     other = await make_user(session, "hubei-clerk", {"role": "civil_affairs", "region_code": "420000"})
     hubei = bearer(await make_token(session, other))
@@ -190,13 +192,16 @@ async def test_past_month_keeps_its_answer_after_a_new_version(
         ).json()
         return next(d for d in body["decisions"] if d["question"] == "allowance")
 
-    before = await allowance("2026-11-15")
+    # This month: the certificate verified today counts by its cut-off (the month's last day).
+    today = clock.today()
+    next_year = dt.date(today.year + 1, 1, 15)
+    before = await allowance(today.isoformat())
     assert before["outcome"] is True and Decimal(before["amount"]) == 100
     assert before["findings"][0]["rule_ref"].startswith("HB-ALW-100-200 v2")
     new = await anonymous.post(
         "/api/policies/HB-ALW-100-200/versions",
         json={
-            "effective_from": "2027-01-01",
+            "effective_from": next_year.replace(day=1).isoformat(),
             "params": {
                 "post_types": ["community_worker"],
                 "amounts": {"assistant": "150", "intermediate": "250", "senior": "350"},
@@ -210,8 +215,8 @@ async def test_past_month_keeps_its_answer_after_a_new_version(
     )
     assert new.status_code == 201, new.text
     assert new.json()["version"] == 3
-    assert await allowance("2026-11-15") == before
-    after = await allowance("2027-01-15")
+    assert await allowance(today.isoformat()) == before
+    after = await allowance(next_year.isoformat())
     assert Decimal(after["amount"]) == 150 and after["findings"][0]["rule_ref"] == "HB-ALW-100-200 v3"
 
 

@@ -230,7 +230,7 @@ async def test_the_right_people_amounts_and_reasons(anonymous: httpx.AsyncClient
     # The decisions API says the same about those left out, with the reasons.
     for key, fragment in (
         ("d", "岗位为社工机构专职人员"),
-        ("f", "尚未"),  # verified after the cut-off: not yet valid on that day
+        ("f", "核验通过，晚于 2026-10-31"),  # verified after the cut-off: not yet valid on that day
         ("g", "届满"),
         ("i", "驻站社工"),
     ):

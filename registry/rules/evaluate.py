@@ -68,6 +68,11 @@ def _registration_finding(rule: PolicyRule | None, facts: Facts, day: dt.date) -
         latest = max(verified, key=lambda c: (c.registration_to or dt.date.min, LEVEL_RANK[c.level]))
         if latest.registration_from is None or latest.registration_to is None:
             text = f"{LABELS[latest.level]}证书（{latest.number}）未办理登记。"
+        elif latest.verified_on is not None and latest.verified_on > day and latest.registration_from <= day:
+            text = (
+                f"{LABELS[latest.level]}证书（{latest.number}）于 {latest.verified_on} 核验通过，晚于 {day}，"
+                f"{day} 时尚不是已核验的有效证书。"
+            )
         elif latest.registration_to < day:
             text = (
                 f"{LABELS[latest.level]}证书（{latest.number}）的登记有效期已于 {latest.registration_to} 届满，"
