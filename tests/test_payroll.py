@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import httpx
 import openpyxl
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
 from registry.models import AuditEvent, Certification, Organization, PayrollLine, PolicyRuleRow
 from registry.organizations.schemas import OrganizationCreate
 from registry.organizations.service import create_organization
+from registry.payroll import export
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
 from registry.practitioners.service import add_employment, create_practitioner
 from tests.accounts import bearer, make_token, make_user
@@ -571,3 +573,130 @@ async def test_csv_cells_cannot_carry_formulas(
     units = {r[5] for r in rows}
     assert '\'=HYPERLINK("http://x","点我")' in units
     assert not any(u.startswith("=") for u in units)
+
+
+# --- the CSV, written by PostgreSQL --------------------------------------------------------------
+
+
+async def _written_by_python(
+    session_maker: async_sessionmaker[AsyncSession], run_id: int, *, full_ids: bool
+) -> tuple[list[list[str]], bytes]:
+    """The CSV as the csv module wrote it before COPY did: the rows of _rows (which the XLSX
+    still uses), each cell made inert, the full ID wrapped in ="…"."""
+    rows = []
+    async for row in export._rows(session_maker, run_id, full_ids):
+        cells = [export._inert(v) for v in row]
+        if full_ids:
+            cells[2] = f'="{cells[2]}"'
+        rows.append([str(c) for c in cells])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(export.HEADERS)
+    writer.writerows(rows)
+    return rows, "\ufeff".encode() + buffer.getvalue().encode()
+
+
+async def test_csv_cells_are_those_of_the_python_formatting(
+    anonymous: httpx.AsyncClient,
+    session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    world: World,
+) -> None:
+    september = await create(anonymous, world.clerk, "420000", "2026-09")
+    await close_run(anonymous, world, september["id"])
+    await session.execute(
+        update(Certification)
+        .where(Certification.practitioner_id == world.people["f"])
+        .values(verified_at=dt.datetime(2026, 9, 20, 10, tzinfo=dt.UTC))
+    )
+    await session.commit()
+    october = await create(anonymous, world.clerk, "420000", "2026-10")
+    adjusted = await anonymous.post(
+        f"/api/payroll-runs/{october['id']}/adjustments",
+        json={"practitioner_id": world.people["f"], "corrects_month": "2026-09", "reason": "证书核验日期补录"},
+        headers=world.clerk,
+    )
+    assert adjusted.status_code == 201, adjusted.text
+    # A draft's lines can still be written: every cell that the SQL formats by a rule of its own.
+    # (Empty strings are left out: PostgreSQL writes them as "" where the csv module writes
+    # nothing, the same empty cell.)
+    odd = {
+        1: {"name": "=1+1", "id_number": "-1234567", "organization_name": '-1+2,"引号"\n第二行'},
+        2: {"name": "+86 测试", "id_number": "1234567", "level": "expert", "certificate_number": "@C1"},
+        3: {"level": "=x", "region_code": "999999", "basis": "\t依据", "organization_name": "\r回车"},
+    }
+    run_id = october["id"]
+    for seq, values in odd.items():
+        await session.execute(
+            update(PayrollLine).where(PayrollLine.run_id == run_id, PayrollLine.seq == seq).values(**values)
+        )
+    await session.commit()
+
+    for full_ids in (False, True):
+        response = await anonymous.get(
+            f"/api/payroll-runs/{run_id}/export.csv", params={"full_ids": str(full_ids).lower()}, headers=world.clerk
+        )
+        assert response.status_code == 200
+        got = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+        expected, expected_bytes = await _written_by_python(session_maker, run_id, full_ids=full_ids)
+        assert got[0] == export.HEADERS
+        assert len(got) - 1 == len(expected) == 7
+        for n, (row, want) in enumerate(zip(got[1:], expected, strict=True), start=1):
+            assert row == want, f"line {n}"
+        assert response.content == expected_bytes  # down to the quoting and the CRLF line ends
+        # And what the cells are, so that the reference cannot be wrong the same way.
+        ids, months, units = [r[2] for r in got[1:]], [r[7] for r in got[1:]], [r[5] for r in got[1:]]
+        assert "2026-10（更正 2026-09）" in months and months.count("2026-10") == 6
+        assert '\'-1+2,"引号"\n第二行' in units and "'\r回车" in units
+        assert [r[1] for r in got[1:3]] == ["'=1+1", "'+86 测试"]
+        assert (got[2][3], got[2][4], got[3][3], got[3][6], got[3][9]) == ("expert", "'@C1", "'=x", "999999", "'\t依据")
+        assert got[4][3] == "初级（助理社会工作师）" and got[4][6].startswith("湖北省")
+        if full_ids:
+            assert ids[:2] == ['="\'-1234567"', '="1234567"']
+            assert all(i.startswith('="') and len(i) == 21 for i in ids[2:])
+        else:
+            assert ids[:2] == ["'-1234567", "*******"]
+            assert all(i[4:14] == "*" * 10 and len(i) == 18 for i in ids[2:])
+
+
+@pytest.mark.parametrize("how", ["closed", "cancelled"])
+async def test_csv_export_stopped_early_ends_the_copy(
+    anonymous: httpx.AsyncClient,
+    session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    world: World,
+    how: str,
+) -> None:
+    """The client goes away: the generator is closed, or cancelled by Litestar's cancel scope
+    while it waits. The COPY must be over and the connection usable, here the test's own."""
+    run_id = (await create(anonymous, world.clerk, "420000", "2026-10"))["id"]
+    # 6,000 lines, some 20 MiB: far more than the queue and the socket buffers hold.
+    await session.execute(
+        text(
+            "INSERT INTO payroll_line (run_id, seq, kind, practitioner_id, name, id_number, level,"
+            " certificate_number, organization_id, organization_name, region_code, month, amount, rule_id,"
+            " rule_version, basis, findings, corrects_month)"
+            " SELECT run_id, 100 + g, 'adjustment', practitioner_id, name, id_number, level, certificate_number,"
+            " organization_id, organization_name, region_code, month, 1, rule_id, rule_version,"
+            " repeat('依据', 1000), findings, DATE '2026-09-01'"
+            " FROM payroll_line, generate_series(1, 6000) g WHERE run_id = :run AND seq = 1"
+        ),
+        {"run": run_id},
+    )
+    await session.commit()
+    chunks = export.csv_chunks(session_maker, run_id, full_ids=False)
+    received = 0
+    if how == "closed":
+        received += len(await anext(chunks)) + len(await anext(chunks))
+        await chunks.aclose()
+    else:
+        with anyio.CancelScope() as scope:
+            async for chunk in chunks:
+                received += len(chunk)
+                scope.cancel()  # the generator's next wait on the queue is cancelled
+        assert scope.cancelled_caught
+    assert received < 10 * 2**20
+    assert await session.scalar(select(func.count()).select_from(PayrollLine).where(PayrollLine.run_id == run_id))
+    whole = b"".join([chunk async for chunk in export.csv_chunks(session_maker, run_id, full_ids=False)])
+    assert whole.count(("依据" * 1000).encode()) == 6000 and whole.endswith(b"\r\n")
+    assert len(list(csv.reader(io.StringIO(whole.decode("utf-8-sig"), newline="")))) == 1 + 5 + 6000
