@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -145,9 +146,25 @@ def _require_preparer(actor: Actor, run: PayrollRun) -> None:
 
 
 async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
-    """Practitioners in post on the cut-off day at an employer in the region, and those paid in
-    the previous closed run of the region (to say why they dropped out)."""
+    """Practitioners in post on the cut-off day at an employer in the region who hold a verified
+    certificate registered over that day, and those paid in the previous closed run of the
+    region (to say why they dropped out).
+
+    The certificate condition is a necessary one of every allowance rule (MCA-REG-3Y: no valid
+    certificate, no allowance), taken loosely here (the evaluator still checks the day it was
+    verified and everything else): it spares reading and judging the many in post who could not
+    be paid anyway, about three in four of a province."""
     lo, hi = subtree_bounds(run.region_code)
+    registered = (
+        select(Certification.id)
+        .where(
+            Certification.practitioner_id == Employment.practitioner_id,
+            Certification.verification_status == "verified",
+            Certification.registration_valid_from <= run.cutoff,
+            Certification.registration_valid_to >= run.cutoff,
+        )
+        .exists()
+    )
     in_post = (
         select(Employment.practitioner_id)
         .join(Organization, Organization.id == Employment.organization_id)
@@ -155,7 +172,9 @@ async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
             Organization.region_code.between(lo, hi),
             Employment.in_post_from <= run.cutoff,
             or_(Employment.in_post_to.is_(None), Employment.in_post_to >= run.cutoff),
+            registered,
         )
+        .distinct()
     )
     if run.previous_run_id is not None:
         previous = select(PayrollLine.practitioner_id).where(
@@ -166,8 +185,13 @@ async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
 
 
 async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any], dict[int, Facts], dict[int, str]]:
-    """Core rows, not ORM objects: this reads a whole province."""
-    cand = await _candidates(session, run)
+    """Core rows, not ORM objects: this reads a whole province. The candidates are found once;
+    the three reads then look them up by index (an array parameter, not one bind per person)."""
+    ids = list((await session.scalars(select((await _candidates(session, run)).c.practitioner_id))).all())
+    def wanted() -> Any:
+        return func.unnest(bindparam("candidates", ids, type_=ARRAY(BigInteger))).table_valued("pid").render_derived()
+
+    people_ids, spell_ids, cert_ids = wanted(), wanted(), wanted()
     people = {
         p.id: p
         for p in (
@@ -179,7 +203,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
                     Practitioner.birth_date,
                     Practitioner.education,
                     Practitioner.region_code,
-                ).join(cand, cand.c.practitioner_id == Practitioner.id)
+                ).join(people_ids, people_ids.c.pid == Practitioner.id)
             )
         ).all()
     }
@@ -198,7 +222,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
                 Employment.in_post_to,
             )
             .join(Organization, Organization.id == Employment.organization_id)
-            .join(cand, cand.c.practitioner_id == Employment.practitioner_id)
+            .join(spell_ids, spell_ids.c.pid == Employment.practitioner_id)
         )
     ).all():
         spells[row.practitioner_id].append(
@@ -217,7 +241,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
                 Certification.registration_valid_from,
                 Certification.registration_valid_to,
                 Certification.verified_at,
-            ).join(cand, cand.c.practitioner_id == Certification.practitioner_id)
+            ).join(cert_ids, cert_ids.c.pid == Certification.practitioner_id)
         )
     ).all():
         certs[c.practitioner_id].append(cert_fact(c))
