@@ -188,6 +188,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
     """Core rows, not ORM objects: this reads a whole province. The candidates are found once;
     the three reads then look them up by index (an array parameter, not one bind per person)."""
     ids = list((await session.scalars(select((await _candidates(session, run)).c.practitioner_id))).all())
+
     def wanted() -> Any:
         return func.unnest(bindparam("candidates", ids, type_=ARRAY(BigInteger))).table_valued("pid").render_derived()
 
