@@ -259,3 +259,64 @@ async def test_name_search_uses_the_gin_index(session: AsyncSession, world: Worl
         ).scalars()
     )
     assert "ix_practitioner_name_tokens" in plan
+
+
+@pytest.mark.parametrize(
+    ("grants", "expected"),
+    [
+        # Province-wide grants only: the province-qualified tokens alone confine the search.
+        ([("civil_affairs", "420000")], {"wxm"}),
+        ([("civil_affairs", "430000")], {"lxm"}),
+        ([("civil_affairs", "420000"), ("civil_affairs", "430000")], {"wxm", "lxm"}),
+        ([("civil_affairs", "620000")], set()),
+        # A city or county grant keeps the region condition beside the tokens.
+        ([("civil_affairs", "420100")], {"wxm"}),
+        ([("civil_affairs", "420103")], set()),  # 王明's county: no 小明 there
+        ([("civil_affairs", "420000"), ("civil_affairs", "430100")], {"wxm"}),  # 李小明 is in 430202
+        ([("civil_affairs", "420103"), ("civil_affairs", "430000")], {"lxm"}),
+        # Scoped by organization: no province tokens at all.
+        ([("org_hr", None)], {"wxm"}),
+    ],
+)
+async def test_name_search_keeps_to_the_clerks_regions(
+    anonymous: httpx.AsyncClient,
+    session: AsyncSession,
+    world: World,
+    grants: list[tuple[str, str | None]],
+    expected: set[str],
+) -> None:
+    from tests.accounts import bearer, make_token, make_user
+
+    user = await make_user(
+        session,
+        "scoped-clerk",
+        *(
+            {"role": role, "region_code": code} if code else {"role": role, "organization_id": world.orgs["A"]}
+            for role, code in grants
+        ),
+    )
+    token = await make_token(session, user)
+    await session.commit()
+    anonymous.headers.update(bearer(token))
+    for name in ("小明", "xm"):
+        response = await anonymous.get("/api/practitioners", params={"name": name})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        by_id = {v: k for k, v in world.people.items()}
+        assert {by_id[i["id"]] for i in body["items"]} == expected, (name, grants)
+        assert body["total"] == len(expected)
+
+
+async def test_province_name_search_uses_its_own_index(session: AsyncSession, world: World) -> None:
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(
+        (
+            await session.execute(
+                text(
+                    "EXPLAIN SELECT id FROM practitioner"
+                    " WHERE registry_province_tokens(name_tokens, region_code) @> ARRAY['42:小明']"
+                )
+            )
+        ).scalars()
+    )
+    assert "ix_practitioner_province_name_tokens" in plan

@@ -1,13 +1,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -254,35 +269,83 @@ async def audit_trail(
     return await list_events(session, actor, practitioner_id=practitioner_id, cursor=cursor, limit=limit)
 
 
+_EMPLOYMENT_FIELDS = (
+    "id",
+    "practitioner_id",
+    "organization_id",
+    "post_type",
+    "duty_level",
+    "in_post_from",
+    "in_post_to",
+)
+_CERTIFICATION_FIELDS = tuple(f for f in CertificationRead.model_fields if f != "verified_by_name")
+
+
+def _json_list(*pairs: Any, order_by: Any) -> Any:
+    """json_agg of json_build_object(pairs), ordered; '[]' when there are none."""
+    return func.coalesce(
+        func.json_agg(aggregate_order_by(func.json_build_object(*pairs), *order_by)), literal_column("'[]'::json")
+    )
+
+
 async def practitioner_detail(
     session: AsyncSession, actor: Actor, practitioner_id: int, *, today: dt.date | None = None
 ) -> PractitionerDetail:
+    """The record with its spells and certificates in one statement (the busiest read of the
+    API: one round trip instead of four)."""
     today = today or clock.today()
-    person = await get_practitioner(session, actor, practitioner_id)
-    region_name = None
-    if person.region_code:
-        region_name = await session.scalar(select(Region.full_name).where(Region.code == person.region_code))
     spells = (
-        await session.execute(
-            select(Employment, Organization.name)
-            .join(Organization, Organization.id == Employment.organization_id)
-            .where(Employment.practitioner_id == person.id)
-            .order_by(Employment.in_post_from.desc())
+        select(
+            _json_list(
+                *(x for f in _EMPLOYMENT_FIELDS for x in (f, getattr(Employment, f))),
+                "organization_name",
+                Organization.name,
+                order_by=(Employment.in_post_from.desc(), Employment.id),
+            )
         )
-    ).all()
+        .join(Organization, Organization.id == Employment.organization_id)
+        .where(Employment.practitioner_id == Practitioner.id)
+        .scalar_subquery()
+    )
     certs = (
-        await session.scalars(
-            select(Certification).where(Certification.practitioner_id == person.id).order_by(Certification.id)
+        select(
+            _json_list(
+                *(x for f in _CERTIFICATION_FIELDS for x in (f, getattr(Certification, f))),
+                order_by=(Certification.id,),
+            )
         )
-    ).all()
-    org_name = next((name for spell, name in spells if spell.organization_id == person.organization_id), None)
+        .where(Certification.practitioner_id == Practitioner.id)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(Practitioner, Region.full_name, spells.label("spells"), certs.label("certs"))
+            .outerjoin(Region, Region.code == Practitioner.region_code)
+            .where(Practitioner.id == practitioner_id, practitioner_scope(actor, "read"))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"社工 {practitioner_id} 不存在或不在您的管辖范围内。", code="practitioner_not_found")
+    person, region_name = row[0], row[1]
+    employments = []
+    for spell in _json(row.spells):
+        read = EmploymentRead.model_validate(spell)
+        read.in_post_today = read.in_post_from <= today and (read.in_post_to is None or read.in_post_to >= today)
+        employments.append(read)
+    org_name = next((e.organization_name for e in employments if e.organization_id == person.organization_id), None)
     return PractitionerDetail(
         **practitioner_read(person).model_dump(),
-        region_name=region_name,
+        region_name=region_name if person.region_code else None,
         organization_name=org_name,
-        employments=[_employment_read(spell, name, today) for spell, name in spells],
-        certifications=[CertificationRead.model_validate(c) for c in certs],
+        employments=employments,
+        certifications=[CertificationRead.model_validate(c) for c in _json(row.certs)],
     )
+
+
+def _json(value: Any) -> list[dict[str, Any]]:
+    """asyncpg returns json as text."""
+    parsed: list[dict[str, Any]] = json.loads(value) if isinstance(value, str) else value
+    return parsed
 
 
 def practitioner_read(person: Practitioner) -> PractitionerRead:
@@ -518,13 +581,57 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_conditions(filters: SearchFilters, today: dt.date) -> list[ColumnElement[bool]]:
+def search_provinces(actor: Actor, action: str = "read") -> list[str] | None:
+    """The provinces (two-digit prefixes) an actor's search is confined to, when every grant for
+    ``action`` is a region's; ``None`` when the actor sees the whole country or is scoped by
+    organization or person."""
+    if actor.unrestricted:
+        return None
+    grants = list(actor.grants_for(action))
+    if not grants or any(not g.region_code or g.role == "admin" for g in grants):
+        return None
+    return sorted({g.region_code[:2] for g in grants if g.region_code})
+
+
+def province_tokens(tokens: list[str], provinces: list[str]) -> ColumnElement[bool]:
+    """The name tokens within the provinces, through the GIN index on
+    registry_province_tokens(name_tokens, region_code) (migration 0008): one lookup finds the
+    province's matches, where the plain tokens find the country's and leave the region to a
+    second index."""
+    expression = func.registry_province_tokens(Practitioner.name_tokens, Practitioner.region_code)
+    return or_(*(type_coerce(expression, ARRAY(Text)).contains([f"{p}:{t}" for t in tokens]) for p in provinces))
+
+
+def _search_scope(actor: Actor, filters: SearchFilters, provinces: list[str] | None) -> ColumnElement[bool]:
+    """The actor's read scope, unless the name condition already confines the search to it:
+    with province-wide grants only, the province-qualified name tokens match exactly the
+    provinces' subtrees, and a second condition on the region would only tempt the planner
+    into intersecting the province's whole region index (measured: 8 ms of a 9 ms search)."""
+    roots = actor.region_roots("read")
+    if (
+        provinces
+        and roots
+        and filters.name
+        and filters.name.strip()
+        and all(r.endswith("0000") for r in roots)
+        and sorted({r[:2] for r in roots}) == provinces
+    ):
+        return true()
+    return practitioner_scope(actor, "read")
+
+
+def search_conditions(
+    filters: SearchFilters, today: dt.date, provinces: list[str] | None = None
+) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     problems = Problems()
     if filters.name and filters.name.strip():
         prefix = filters.name_match == "prefix"
         tokens, recheck = query_tokens(filters.name, prefix=prefix)
-        conds.append(Practitioner.name_tokens.contains(tokens))
+        if provinces:
+            conds.append(province_tokens(tokens, provinces))
+        else:
+            conds.append(Practitioner.name_tokens.contains(tokens))
         query = _like_escape(normalize_name(filters.name))
         is_pinyin = tokens[0].startswith("^")
         if prefix and not is_pinyin:
@@ -582,8 +689,12 @@ async def search_practitioners(
     session: AsyncSession, actor: Actor, filters: SearchFilters, *, today: dt.date | None = None
 ) -> Page[PractitionerSummary]:
     today = today or clock.today()
-    scope = practitioner_scope(actor, "read")
-    conds = [*search_conditions(filters, today), scope]
+    provinces = search_provinces(actor)
+    scope = _search_scope(actor, filters, provinces)
+    conds = [*search_conditions(filters, today, provinces), scope]
+    # The page's ids first (the index work), then the names, employer, post and level for
+    # those rows only, not for every match before the sort.
+    page = select(Practitioner.id).where(*conds).order_by(Practitioner.id).limit(filters.limit + 1).subquery("page")
     best_cert = (
         select(Certification.level, Certification.verification_status)
         .where(Certification.practitioner_id == Practitioner.id, Certification.verification_status != "rejected")
@@ -610,9 +721,8 @@ async def search_practitioners(
         .outerjoin(Region, Region.code == Practitioner.region_code)
         .outerjoin(Organization, Organization.id == Practitioner.organization_id)
         .outerjoin(best_cert, literal(True))
-        .where(*conds)
+        .where(Practitioner.id.in_(select(page.c.id)))
         .order_by(Practitioner.id)
-        .limit(filters.limit + 1)
     )
     rows = (await session.execute(stmt)).all()
     has_more = len(rows) > filters.limit
@@ -634,7 +744,7 @@ async def search_practitioners(
         )
         for r in rows
     ]
-    total, exact = await _capped_count(session, filters, today, scope)
+    total, exact = await _capped_count(session, filters, today, scope, provinces)
     return Page[PractitionerSummary](
         items=items,
         next_cursor=str(items[-1].id) if has_more and items else None,
@@ -644,10 +754,19 @@ async def search_practitioners(
 
 
 async def _capped_count(
-    session: AsyncSession, filters: SearchFilters, today: dt.date, scope: ColumnElement[bool]
+    session: AsyncSession,
+    filters: SearchFilters,
+    today: dt.date,
+    scope: ColumnElement[bool],
+    provinces: list[str] | None = None,
 ) -> tuple[int, bool]:
     """Count matches (all pages, ignoring the cursor) up to COUNT_CAP."""
     no_cursor = SearchFilters(**{**filters.__dict__, "cursor": None})
-    inner = select(Practitioner.id).where(*search_conditions(no_cursor, today), scope).limit(COUNT_CAP + 1).subquery()
+    inner = (
+        select(Practitioner.id)
+        .where(*search_conditions(no_cursor, today, provinces), scope)
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
     count = int(await session.scalar(select(func.count()).select_from(inner)) or 0)
     return min(count, COUNT_CAP), count <= COUNT_CAP
