@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -120,25 +121,29 @@ def _actor_from_rows(rows: Sequence[Any], **extra: Any) -> Actor:
     )
 
 
+@functools.cache
+def _token_statement() -> Any:
+    """Built once: constructing and keying a statement costs more than running this one."""
+    return (
+        select(ApiToken.id.label("token_id"), ApiToken.last_used_at, *_GRANT_COLUMNS)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
+        .where(
+            ApiToken.token_hash == bindparam("token_hash"),
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
+            User.active,
+        )
+        .order_by(RoleGrant.id)
+    )
+
+
 async def actor_for_token(
     session: AsyncSession, token: str, *, request_id: str | None = None, client_ip: str | None = None
 ) -> Actor | None:
     """One round trip (Core, one row per grant): this runs on every API request."""
     now = clock.now()
-    rows = (
-        await session.execute(
-            select(ApiToken.id.label("token_id"), ApiToken.last_used_at, *_GRANT_COLUMNS)
-            .join(User, User.id == ApiToken.user_id)
-            .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
-            .where(
-                ApiToken.token_hash == digest(token),
-                ApiToken.revoked_at.is_(None),
-                (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-                User.active,
-            )
-            .order_by(RoleGrant.id)
-        )
-    ).all()
+    rows = (await session.execute(_token_statement(), {"token_hash": digest(token), "now": now})).all()
     if not rows:
         return None
     last_used = rows[0].last_used_at

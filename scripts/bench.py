@@ -1,0 +1,843 @@
+"""Every main job of the registry beside the bare limit of the machine, measured in one run.
+
+    REGISTRY_DATABASE_URL=postgresql+asyncpg://…/registry_national \\
+        .venv/bin/python scripts/bench.py [--clients 8] [--seconds 20] [--out docs/performance.md]
+
+Runs against a generated dataset (``registry dataset generate --practitioners 2000000``). It
+starts the service as a real HTTP server (uvicorn, one process, access log off) in a child
+process, and beside it a bare Litestar + asyncpg application with one primary-key endpoint,
+started the same way. Then, with the figures of each row measured one after the other in the
+same run:
+
+- registry search through ``GET /api/practitioners`` as a province's civil-affairs clerk,
+  ``--clients`` concurrent keep-alive clients, against the very statements the search sends
+  (captured in process) replayed by bare asyncpg on a pool of as many connections;
+- the practitioner API ``GET /api/practitioners/{id}`` against the bare primary-key endpoint;
+- a province-wide payroll run (Hubei, the province with an allowance rule): compute through the
+  API against a bare ``COPY`` of the candidate rows, the CSV and XLSX exports against a bare
+  ``COPY`` of the export's columns, and a 1,000,000-line CSV export (the province's lines
+  repeated in a draft run of the bench's own) with the service's peak memory;
+- certificate downloads (``GET /api/certificates/{serial}/pdf``) against bare WeasyPrint on the
+  same HTML in this process;
+- a spreadsheet import (upload, dry run, commit) against a bare ``COPY`` of the same rows, with
+  the service's peak memory. The imported people are deleted afterwards.
+
+The table is printed and written between markers into ``--out``. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+
+PROVINCE = "420000"  # Hubei: the province whose allowance rule the catalogue carries
+QUERIES = ["王明", "李娜", "张伟", "zs", "欣怡", "王", "刘洋", "wxm", "陈静", "杨帆"]
+BEGIN, END = "<!-- bench.py: begin -->", "<!-- bench.py: end -->"
+DEFAULT_OUT = ROOT / "docs" / "performance.md"
+
+
+def pct(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Row:
+    job: str
+    ours: str
+    bare: str
+    ratio: str
+    target: str = ""
+    met: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(f"  {row.job}: {row.ours} | bare {row.bare} | {row.ratio} {row.target} {row.met}", flush=True)
+
+
+# --- the two servers ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def project_app() -> Any:
+    """The service as deployed (factory for uvicorn's workers)."""
+    from registry.app import create_app
+    from registry.config import Settings
+
+    return create_app(Settings(), database_url=os.environ["REGISTRY_DATABASE_URL"])
+
+
+def bare_app() -> Any:
+    """The bare limit: Litestar and an asyncpg pool, one primary-key read, no auth, no ORM."""
+    from litestar import Litestar, get
+
+    dsn = os.environ["REGISTRY_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    state: dict[str, Any] = {}
+
+    async def start() -> None:
+        state["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+
+    @get("/p/{pid:int}")
+    async def one(pid: int) -> dict[str, Any]:
+        row = await state["pool"].fetchrow(
+            "SELECT id, name, id_number, sex, birth_date, region_code, phone FROM practitioner WHERE id = $1", pid
+        )
+        return {k: (str(v) if isinstance(v, dt.date) else v) for k, v in row.items()}
+
+    @get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return Litestar([one, health], on_startup=[start])
+
+
+def serve(kind: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        f"bench:{kind}_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def processes(self) -> list[int]:
+        """The serving processes: uvicorn's workers, or the one process when it has none."""
+        found = [self.pid]
+        for pid in found:
+            for task in Path(f"/proc/{pid}").glob("task/*/children"):
+                found += [int(c) for c in task.read_text().split()]
+        workers = [p for p in found[1:] if "multiprocessing" not in Path(f"/proc/{p}/cmdline").read_text()]
+        return workers or [self.pid]
+
+    def reset_peak(self) -> None:
+        for pid in self.processes():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+    def memory(self) -> tuple[float, float]:
+        """(current RSS, peak RSS since the last reset) in MiB of the largest serving process."""
+        best = (0.0, 0.0)
+        for pid in self.processes():
+            text = Path(f"/proc/{pid}/status").read_text()
+            fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+            now, peak = int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+            best = max(best, (now, peak), key=lambda x: x[1])
+        return best
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(kind: str, url: str, data_dir: str, workers: int) -> Server:
+    port = _free_port()
+    env = dict(
+        os.environ,
+        REGISTRY_DATABASE_URL=url,
+        REGISTRY_DATA_DIR=data_dir,
+        PYTHONPATH=os.pathsep.join([str(ROOT / "scripts"), str(ROOT)]),
+    )
+    command = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return Server(process, base)
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"the {kind} server stopped at start (exit {process.returncode})")
+        time.sleep(0.3)
+    process.kill()
+    raise SystemExit(f"the {kind} server did not answer /health in 120 s")
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    latencies_ms: list[float]
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def line(self) -> str:
+        return (
+            f"p50 {pct(self.latencies_ms, 0.5):.1f} ms, p95 {pct(self.latencies_ms, 0.95):.1f} ms, "
+            f"{self.rps:,.0f} req/s"
+        )
+
+
+async def drive(clients: int, seconds: float, one: Callable[[int], Awaitable[None]], warm: float = 2.0) -> Load:
+    """``clients`` loops calling ``one(i)`` back to back for ``seconds`` after ``warm`` seconds."""
+    latencies: list[float] = []
+    counter = iter(range(10**12))
+    t_start = time.perf_counter()
+    t_measure = t_start + warm
+    t_end = t_measure + seconds
+
+    async def loop() -> None:
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= t_end:
+                return
+            await one(next(counter))
+            t1 = time.perf_counter()
+            if t0 >= t_measure:
+                latencies.append((t1 - t0) * 1000)
+
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    return Load(latencies, time.perf_counter() - t_measure)
+
+
+# --- set-up in the database ---------------------------------------------------------------------
+
+
+async def bench_user(url: str) -> tuple[str, int]:
+    """A user with Hubei-wide civil-affairs and payroll grants and an API token."""
+    from sqlalchemy import select
+
+    from registry.accounts.actor import Actor
+    from registry.accounts.schemas import GrantCreate, TokenCreate, UserCreate
+    from registry.accounts.service import create_token, create_user
+    from registry.db import create_engine, create_session_maker
+    from registry.models import User
+
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with create_session_maker(engine)() as session, session.begin():
+            system = Actor.system("bench")
+            user = (await session.scalars(select(User).where(User.username == "bench-national"))).one_or_none()
+            if user is None:
+                user = await create_user(
+                    session,
+                    system,
+                    UserCreate(
+                        username="bench-national",
+                        display_name="基准测试",
+                        password=secrets.token_urlsafe(16) + "-A1",
+                        grants=[
+                            GrantCreate(role="civil_affairs", region_code=PROVINCE),
+                            GrantCreate(role="payroll_clerk", region_code=PROVINCE),
+                        ],
+                    ),
+                )
+            _, token = await create_token(session, system, user.id, TokenCreate(name="bench", expires_in_days=1))
+            return token, user.id
+    finally:
+        await engine.dispose()
+
+
+async def captured_search_statements(url: str, user_id: int) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
+    """The statements the search service sends for each query, with their parameters."""
+    from sqlalchemy import event, select
+
+    from registry.accounts.actor import Actor, Grant
+    from registry.db import create_engine, create_session_maker
+    from registry.models import RoleGrant
+    from registry.practitioners import service as practitioners
+
+    engine = create_engine(url, pool_size=1)
+    out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+    now: list[str] = [""]
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if now[0] and statement.lstrip().upper().startswith("SELECT"):
+            out.setdefault(now[0], []).append((statement, tuple(parameters or ())))
+
+    try:
+        async with create_session_maker(engine)() as session:
+            grants = (
+                await session.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.id))
+            ).all()
+            actor = Actor(
+                user_id=user_id,
+                username="bench-national",
+                display_name="基准测试",
+                grants=tuple(Grant(id=g.id, role=g.role, region_code=g.region_code) for g in grants),
+            )
+            for q in QUERIES:
+                now[0] = q
+                await practitioners.search_practitioners(session, actor, practitioners.SearchFilters(name=q))
+            now[0] = ""
+    finally:
+        await engine.dispose()
+    return out
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+
+async def search_rows(
+    report: Report, project: Server, dsn: str, url: str, token: str, user_id: int, clients: int, seconds: float
+) -> None:
+    statements = await captured_search_statements(url, user_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, limits=limits, timeout=60) as client:
+
+        async def api(i: int) -> None:
+            r = await client.get("/api/practitioners", params={"name": QUERIES[i % len(QUERIES)]})
+            assert r.status_code == 200, r.text
+
+        ours = await drive(clients, seconds, api)
+    pool = await asyncpg.create_pool(dsn, min_size=clients, max_size=clients)
+    try:
+
+        async def bare(i: int) -> None:
+            async with pool.acquire() as conn:
+                for statement, parameters in statements[QUERIES[i % len(QUERIES)]]:
+                    await conn.fetch(statement, *parameters)
+
+        base = await drive(clients, seconds, bare)
+    finally:
+        await pool.close()
+    p95 = pct(ours.latencies_ms, 0.95)
+    report.add(
+        Row(
+            f"search `GET /api/practitioners?name=…`, province clerk, {clients} clients",
+            ours.line(),
+            base.line() + f" ({len(next(iter(statements.values())))} statements)",
+            f"{ours.rps / base.rps:.0%} of bare req/s",
+            "p95 < 20 ms",
+            "met" if p95 < 20 else f"not met ({p95:.0f} ms)",
+        )
+    )
+
+
+async def practitioner_rows(
+    report: Report, project: Server, bare_server: Server, dsn: str, token: str, clients: int, seconds: float
+) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM practitioner WHERE region_code BETWEEN $1 AND $2 ORDER BY random() LIMIT 5000",
+                PROVINCE,
+                PROVINCE[:2] + "9999",
+            )
+        ]
+    finally:
+        await conn.close()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, limits=limits, timeout=60) as client:
+
+        async def api(i: int) -> None:
+            r = await client.get(f"/api/practitioners/{ids[i % len(ids)]}")
+            assert r.status_code == 200, r.text
+
+        ours = await drive(clients, seconds, api)
+    async with httpx.AsyncClient(base_url=bare_server.base, limits=limits, timeout=60) as client:
+
+        async def bare(i: int) -> None:
+            r = await client.get(f"/p/{ids[i % len(ids)]}")
+            assert r.status_code == 200, r.text
+
+        base = await drive(clients, seconds, bare)
+    share = ours.rps / base.rps
+    report.add(
+        Row(
+            f"practitioner API `GET /api/practitioners/{{id}}`, {clients} clients",
+            ours.line(),
+            "Litestar + asyncpg PK endpoint: " + base.line(),
+            f"{share:.0%} of bare req/s",
+            "≥ 50 % of bare req/s",
+            "met" if share >= 0.5 else "not met",
+        )
+    )
+
+
+async def copy_seconds(dsn: str, sql: str, *args: Any) -> tuple[float, int]:
+    conn = await asyncpg.connect(dsn)
+    size = [0]
+
+    async def sink(chunk: bytes) -> None:
+        size[0] += len(chunk)
+
+    try:
+        t0 = time.perf_counter()
+        await conn.copy_from_query(sql, *args, output=sink, format="csv")
+        return time.perf_counter() - t0, size[0]
+    finally:
+        await conn.close()
+
+
+EXPORT_COLUMNS = (
+    "SELECT l.seq, l.name, l.id_number, l.level, l.certificate_number, l.organization_name, r.full_name, l.month,"
+    " l.amount, l.basis FROM payroll_line l LEFT JOIN region r ON r.code = l.region_code WHERE l.run_id = $1"
+    " ORDER BY l.seq"
+)
+
+
+async def download(client: httpx.AsyncClient, path: str, server: Server) -> tuple[float, int, float]:
+    """Seconds, bytes, and the server's peak RSS (MiB) while it served ``path``."""
+    server.reset_peak()
+    size = 0
+    t0 = time.perf_counter()
+    async with client.stream("GET", path) as r:
+        assert r.status_code == 200, await r.aread()
+        async for chunk in r.aiter_raw():
+            size += len(chunk)
+    seconds = time.perf_counter() - t0
+    return seconds, size, server.memory()[1]
+
+
+async def payroll_rows(report: Report, project: Server, dsn: str, token: str, month: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "DELETE FROM payroll_run WHERE region_code = $1 AND month = $2",
+            PROVINCE,
+            dt.date.fromisoformat(month + "-01"),
+        )
+    finally:
+        await conn.close()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=3600) as client:
+        project.reset_peak()
+        t0 = time.perf_counter()
+        r = await client.post("/api/payroll-runs", json={"region_code": PROVINCE, "month": month})
+        compute_s = time.perf_counter() - t0
+        assert r.status_code == 201, r.text
+        run = r.json()
+        run_id, lines = run["id"], run["line_count"]
+        compute_peak = project.memory()[1]
+        conn = await asyncpg.connect(dsn)
+        try:
+            people = int(
+                await conn.fetchval(
+                    "SELECT count(DISTINCT e.practitioner_id) FROM employment e JOIN organization o ON o.id ="
+                    " e.organization_id WHERE o.region_code BETWEEN $1 AND $2",
+                    PROVINCE,
+                    PROVINCE[:2] + "9999",
+                )
+            )
+        finally:
+            await conn.close()
+        read_s, _ = await copy_seconds(
+            dsn,
+            "SELECT p.id, p.name, p.id_number, e.post_type, e.in_post_from, e.in_post_to, c.level,"
+            " c.registration_valid_from, c.registration_valid_to, c.verification_status FROM practitioner p"
+            " JOIN employment e ON e.practitioner_id = p.id JOIN organization o ON o.id = e.organization_id"
+            " LEFT JOIN certification c ON c.practitioner_id = p.id WHERE o.region_code BETWEEN $1 AND $2",
+            PROVINCE,
+            PROVINCE[:2] + "9999",
+        )
+        report.add(
+            Row(
+                f"payroll compute, {PROVINCE} {month}: {people:,} people with a spell in the province,"
+                f" {lines:,} lines (`POST /api/payroll-runs`)",
+                f"{compute_s:.1f} s ({people / compute_s:,.0f} people/s), peak RSS {compute_peak:,.0f} MiB",
+                f"`COPY` of the candidate rows: {read_s:.2f} s",
+                f"{read_s / compute_s:.0%}",
+                "100,000 people < 10 s",
+                f"{100_000 / (people / compute_s):.1f} s per 100,000 people: "
+                + ("met" if 100_000 / (people / compute_s) < 10 else "not met"),
+            )
+        )
+        bare_s, _ = await copy_seconds(dsn, EXPORT_COLUMNS, run_id)
+        for fmt in ("csv", "xlsx"):
+            seconds, size, peak = await download(client, f"/api/payroll-runs/{run_id}/export.{fmt}", project)
+            report.add(
+                Row(
+                    f"payroll export {fmt.upper()}, {lines:,} lines",
+                    f"{seconds:.2f} s ({lines / seconds:,.0f} lines/s, {size / 2**20:.0f} MiB), peak RSS {peak:,.0f} MiB",
+                    f"`COPY` of the export's columns: {bare_s:.2f} s ({lines / bare_s:,.0f} lines/s)",
+                    f"{bare_s / seconds:.0%}",
+                )
+            )
+    return run_id
+
+
+async def million_rows(
+    report: Report, project: Server, dsn: str, token: str, source_run: int, month: str, target: int
+) -> None:
+    """A draft run of the bench's own holding ``target`` lines (the province's lines repeated),
+    exported as CSV: throughput against bare COPY of the same rows, and the service's memory."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        source = await conn.fetchrow("SELECT * FROM payroll_run WHERE id = $1", source_run)
+        n = int(await conn.fetchval("SELECT count(*) FROM payroll_line WHERE run_id = $1", source_run))
+        repeat = -(-target // n)
+        far = dt.date(1999, 1, 1)  # a month of its own, so it meets no real run
+        await conn.execute("DELETE FROM payroll_run WHERE region_code = $1 AND month = $2", PROVINCE, far)
+        columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'payroll_run'"
+                " AND column_name NOT IN ('id') ORDER BY ordinal_position"
+            )
+        ]
+        values = [far if c == "month" else source[c] for c in columns]
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
+        run_id = await conn.fetchval(
+            f"INSERT INTO payroll_run ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 - catalogue names
+            *values,
+        )
+        line_columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'payroll_line'"
+                " AND column_name NOT IN ('id', 'run_id', 'seq', 'month', 'corrects_line_id') ORDER BY ordinal_position"
+            )
+        ]
+        listed = ", ".join(line_columns)
+        t0 = time.perf_counter()
+        await conn.execute(
+            # Each repetition a month of its own (a person is paid once a month).
+            f"INSERT INTO payroll_line (run_id, seq, month, {listed}) SELECT $1, (k - 1) * $2 + l.seq,"  # noqa: S608 - catalogue names
+            f" ($6::date + make_interval(months => k - 1))::date, {listed}"
+            " FROM payroll_line l, generate_series(1, $3) k WHERE l.run_id = $4 AND (k - 1) * $2 + l.seq <= $5",
+            run_id,
+            n,
+            repeat,
+            source_run,
+            target,
+            far,
+        )
+        lines = int(await conn.fetchval("SELECT count(*) FROM payroll_line WHERE run_id = $1", run_id))
+        await conn.execute("UPDATE payroll_run SET line_count = $2 WHERE id = $1", run_id, lines)
+        built = time.perf_counter() - t0
+    finally:
+        await conn.close()
+    try:
+        bare_s, _ = await copy_seconds(dsn, EXPORT_COLUMNS, run_id)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=3600) as client:
+            rss_before = project.memory()[0]
+            seconds, size, peak = await download(client, f"/api/payroll-runs/{run_id}/export.csv", project)
+        share = bare_s / seconds
+        report.add(
+            Row(
+                f"payroll export CSV, {lines:,} lines (the province's lines repeated, built in {built:.0f} s)",
+                f"{seconds:.1f} s ({lines / seconds:,.0f} lines/s, {size / 2**20:,.0f} MiB);"
+                f" RSS {rss_before:,.0f} MiB before, peak {peak:,.0f} MiB",
+                f"`COPY` of the export's columns: {bare_s:.1f} s ({lines / bare_s:,.0f} lines/s)",
+                f"{share:.0%}",
+                "≥ 30 % of bare COPY, flat memory",
+                ("met" if share >= 0.3 else "not met") + f"; memory +{peak - rss_before:,.0f} MiB",
+            )
+        )
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DELETE FROM payroll_run WHERE id = $1", run_id)
+        finally:
+            await conn.close()
+
+
+async def certificate_rows(
+    report: Report, project: Server, dsn: str, token: str, month: str, run_id: int, count: int
+) -> None:
+    from weasyprint import HTML
+
+    from registry.certificates import render
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        people = [
+            r["practitioner_id"]
+            for r in await conn.fetch(
+                "SELECT practitioner_id FROM payroll_line WHERE run_id = $1 ORDER BY seq LIMIT $2", run_id, count
+            )
+        ]
+    finally:
+        await conn.close()
+    headers = {"Authorization": f"Bearer {token}"}
+    serials = []
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=600) as client:
+        for pid in people:
+            r = await client.post(
+                "/api/certificates", json={"practitioner_id": pid, "kind": "allowance", "period": month}
+            )
+            assert r.status_code in (200, 201), r.text  # 200: the valid one issued before
+            serials.append(r.json()["serial"])
+        await client.get(f"/api/certificates/{serials[0]}/pdf")  # warm the render pool
+        t0 = time.perf_counter()
+        for serial in serials:
+            r = await client.get(f"/api/certificates/{serial}/pdf")
+            assert r.status_code == 200, r.text
+            assert r.content.startswith(b"%PDF")
+        ours = time.perf_counter() - t0
+    conn = await asyncpg.connect(dsn)
+    try:
+        items = [
+            (r["snapshot"], r["qr_payload"])
+            for r in await conn.fetch(
+                "SELECT snapshot, qr_payload FROM issued_certificate WHERE serial = ANY($1::text[])", serials
+            )
+        ]
+    finally:
+        await conn.close()
+    htmls = [render.html_for([item]) for item in items]
+    HTML(string=htmls[0]).write_pdf()  # warm-up: fonts
+    t0 = time.perf_counter()
+    for html in htmls:
+        HTML(string=html).write_pdf()
+    bare = time.perf_counter() - t0
+    n = len(serials)
+    report.add(
+        Row(
+            f"certificate download `GET /api/certificates/{{serial}}/pdf`, {n} one after another",
+            f"{1000 * ours / n:.0f} ms each ({n / ours:.1f}/s; QR code, signed attachment, metadata)",
+            f"WeasyPrint on the same HTML: {1000 * bare / n:.0f} ms each ({n / bare:.1f}/s)",
+            f"{bare / ours:.0%}",
+        )
+    )
+
+
+async def import_rows(report: Report, project: Server, dsn: str, token: str, rows_wanted: int, folder: Path) -> None:
+    import bench_import
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        counties = [
+            r["code"]
+            for r in await conn.fetch(
+                "SELECT code FROM region WHERE level = 3 AND active AND code BETWEEN $1 AND $2",
+                PROVINCE,
+                PROVINCE[:2] + "9999",
+            )
+        ]
+        random.seed(20261201)
+        candidates = bench_import.make_rows(rows_wanted, counties)
+        taken = {
+            r["id_number"]
+            for r in await conn.fetch(
+                "SELECT id_number FROM practitioner WHERE id_number = ANY($1::text[])", [c[1] for c in candidates]
+            )
+        }
+    finally:
+        await conn.close()
+    rows = [c for c in candidates if c[1] not in taken]  # only new people, so that they can be removed after
+    path = folder / "人员.xlsx"
+    bench_import.write_xlsx(path, rows)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=3600) as client:
+
+        async def until_done(job_id: int) -> dict[str, Any]:
+            while True:
+                body: dict[str, Any] = (await client.get(f"/api/imports/{job_id}")).json()
+                if body["status"] in ("done", "failed"):
+                    return body
+                await asyncio.sleep(0.2)
+
+        rss_before = project.memory()[0]
+        project.reset_peak()
+        t0 = time.perf_counter()
+        r = await client.post("/api/imports/", files={"data": (path.name, path.read_bytes(), bench_import_mime())})
+        assert r.status_code == 202, r.text
+        job = await until_done(r.json()["id"])
+        dry_s = time.perf_counter() - t0
+        assert job["status"] == "done", job.get("error")
+        assert job["problem_count"] == 0, job["problems"][:3]
+        t0 = time.perf_counter()
+        r = await client.post(f"/api/imports/{job['id']}/commit")
+        assert r.status_code == 202, r.text
+        job = await until_done(job["id"])
+        commit_s = time.perf_counter() - t0
+        assert job["status"] == "done", job.get("error")
+        assert job["committed"], job
+        peak = project.memory()[1]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE bare_practitioner (name text, id_number text, education text, phone text, household_region_code text)"
+        )
+        t0 = time.perf_counter()
+        await conn.copy_records_to_table("bare_practitioner", records=rows)
+        bare_s = time.perf_counter() - t0
+        created = await conn.fetchval(
+            "SELECT count(*) FROM practitioner WHERE id_number = ANY($1::text[])", [r[1] for r in rows]
+        )
+        await conn.execute("DELETE FROM practitioner WHERE id_number = ANY($1::text[])", [r[1] for r in rows])
+    finally:
+        await conn.close()
+    n = len(rows)
+    report.add(
+        Row(
+            f"import XLSX of {n:,} new practitioners (upload + dry run + commit; {created:,} written)",
+            f"{dry_s:.1f} s + {commit_s:.1f} s ({n / (dry_s + commit_s):,.0f} rows/s);"
+            f" RSS {rss_before:,.0f} MiB before, peak {peak:,.0f} MiB",
+            f"`COPY` of the same rows into a plain table: {bare_s:.2f} s ({n / bare_s:,.0f} rows/s)",
+            f"{bare_s / (dry_s + commit_s):.1%}",
+        )
+    )
+
+
+def bench_import_mime() -> str:
+    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def _write_out(path: Path, text: str) -> None:
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Performance figures\n"
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + block + rest.split(END, 1)[1]
+    else:
+        lines = old.split("\n", 1)
+        new = lines[0] + "\n\n" + block + "\n" + (("\n" + lines[1]) if len(lines) > 1 else "")
+    path.write_text(new, encoding="utf-8")
+
+
+def table(report: Report, header: str) -> str:
+    out = [header, "", "| job | project | bare baseline, same run | ratio | target | |", "|---|---|---|---|---|---|"]
+    for r in report.rows:
+        out.append(f"| {r.job} | {r.ours} | {r.bare} | {r.ratio} | {r.target} | {r.met} |")
+    out += ["", *report.notes]
+    return "\n".join(out)
+
+
+async def run(args: argparse.Namespace, url: str) -> None:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        total = int(await conn.fetchval("SELECT count(*) FROM practitioner"))
+        in_province = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM practitioner WHERE region_code BETWEEN $1 AND $2", PROVINCE, PROVINCE[:2] + "9999"
+            )
+        )
+        version = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    if total < 1000:
+        raise SystemExit("The database holds almost nobody: generate a dataset first (registry dataset generate).")
+    today = dt.date.today()
+    month = f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
+    token, user_id = await bench_user(url)
+    report = Report()
+    with tempfile.TemporaryDirectory() as folder:
+        project = start("project", url, str(Path(folder) / "data"), args.workers)
+        bare = start("bare", url, str(Path(folder) / "bare"), args.workers)
+        try:
+            idle = project.memory()[0]
+            print(
+                f"{total:,} practitioners ({in_province:,} in {PROVINCE}); service RSS at rest {idle:.0f} MiB",
+                flush=True,
+            )
+            if "search" in args.only:
+                await search_rows(report, project, dsn, url, token, user_id, args.clients, args.seconds)
+            if "practitioner" in args.only:
+                await practitioner_rows(report, project, bare, dsn, token, args.clients, args.seconds)
+            run_id = None
+            if "payroll" in args.only:
+                run_id = await payroll_rows(report, project, dsn, token, month)
+                await million_rows(report, project, dsn, token, run_id, month, args.export_lines)
+            if "certificates" in args.only and run_id is not None:
+                await certificate_rows(report, project, dsn, token, month, run_id, args.certificates)
+            if "import" in args.only:
+                await import_rows(report, project, dsn, token, args.import_rows, Path(folder))
+        finally:
+            project.stop()
+            bare.stop()
+    header = (
+        f"{today}, `scripts/bench.py` on {total:,} practitioners ({in_province:,} in {PROVINCE}),"
+        f" {os.cpu_count()} cores, PostgreSQL {version}, Python {platform.python_version()};"
+        f" the service and the bare server each {args.workers} uvicorn worker(s), access log off; load from this"
+        f" process on the same machine; service RSS at rest {idle:.0f} MiB."
+    )
+    text = table(report, header)
+    print("\n" + text)
+    if args.out:
+        _write_out(Path(args.out), text)
+        print(f"\nwritten to {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes, for both servers (on 2 cores shared with the load and PostgreSQL,"
+        " 2 workers measured slower for both)",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--export-lines", type=int, default=1_000_000)
+    parser.add_argument("--certificates", type=int, default=40)
+    parser.add_argument("--import-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--only", default="search,practitioner,payroll,certificates,import", help="comma-separated subset"
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown file to update ('' to skip)")
+    parser.add_argument("--serve", choices=["project", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    url = os.environ.get("REGISTRY_DATABASE_URL", "")
+    if not url:
+        raise SystemExit("Set REGISTRY_DATABASE_URL to the generated dataset's database.")
+    if args.serve:
+        serve(args.serve, args.port, args.workers)
+        return
+    args.only = set(args.only.split(","))
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(run(args, url))
+
+
+if __name__ == "__main__":
+    main()
