@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import time
 
 import asyncpg
 import httpx
-from sqlalchemy import select
+from bench import bench_user  # scripts/ is this script's folder
 
 from registry.app import create_app
 from registry.cli import migrate, seed_demo
@@ -35,39 +34,9 @@ def pct(samples: list[float], q: float) -> float:
 PROVINCE = "420000"
 
 
-async def bench_token(url: str) -> str:
-    """A province-wide civil-affairs clerk: the broadest scope a real search runs with."""
-    from registry.accounts.actor import Actor
-    from registry.accounts.schemas import GrantCreate, TokenCreate, UserCreate
-    from registry.accounts.service import create_token, create_user
-    from registry.db import create_engine, create_session_maker
-    from registry.models import User
-
-    engine = create_engine(url, pool_size=1)
-    try:
-        async with create_session_maker(engine)() as session, session.begin():
-            system = Actor.system("bench")
-            user = (await session.scalars(select(User).where(User.username == "bench-clerk"))).one_or_none()
-            if user is None:
-                user = await create_user(
-                    session,
-                    system,
-                    UserCreate(
-                        username="bench-clerk",
-                        display_name="基准测试",
-                        password=secrets.token_urlsafe(16) + "-A1",
-                        grants=[GrantCreate(role="civil_affairs", region_code=PROVINCE)],
-                    ),
-                )
-            _, token = await create_token(session, system, user.id, TokenCreate(name="bench", expires_in_days=1))
-            return token
-    finally:
-        await engine.dispose()
-
-
 async def bench(url: str, rounds: int) -> None:
     settings = Settings()
-    token = await bench_token(url)
+    token, _ = await bench_user(url)  # a Hubei-wide clerk, as in scripts/bench.py
     app = create_app(settings, database_url=url)
     transport = httpx.ASGITransport(app=app)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
