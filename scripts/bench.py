@@ -741,6 +741,20 @@ def _write_out(path: Path, text: str) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+def machine() -> str:
+    """Cores, CPU model and memory, from /proc."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.machine(),
+    )
+    memory = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {int(memory.split()[1]) / 2**20:.0f} GiB, {platform.platform(terse=True)}"
+
+
 def table(report: Report, header: str) -> str:
     out = [header, "", "| job | project | bare baseline, same run | ratio | target | |", "|---|---|---|---|---|---|"]
     for r in report.rows:
@@ -793,8 +807,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             project.stop()
             bare.stop()
     header = (
-        f"{today}, `scripts/bench.py` on {total:,} practitioners ({in_province:,} in {PROVINCE}),"
-        f" {os.cpu_count()} cores, PostgreSQL {version}, Python {platform.python_version()};"
+        f"{today}, `scripts/bench.py` on {total:,} practitioners ({in_province:,} in {PROVINCE}); machine"
+        f" {platform.node()}: {machine()}, PostgreSQL {version}, Python {platform.python_version()};"
         f" the service and the bare server each {args.workers} uvicorn worker(s), access log off; load from this"
         f" process on the same machine; service RSS at rest {idle:.0f} MiB."
     )
