@@ -287,10 +287,13 @@ async def test_diff_against_the_previous_closed_run(anonymous: httpx.AsyncClient
     assert "v2" in changed["c"]["reason"] and "v3" in changed["c"]["reason"]
 
 
-async def test_adjustment_for_a_closed_month(anonymous: httpx.AsyncClient, session: AsyncSession, world: World) -> None:
+async def _october_with_back_pay_for_september(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> tuple[dict[str, Any], httpx.Response]:
+    """September closed; f's certificate was in fact verified on 20 September (entered late), so
+    September is owed: October's draft with that adjustment added, and the adjustment response."""
     september = await create(anonymous, world.clerk, "420000", "2026-09")
     await close_run(anonymous, world, september["id"])
-    # f's certificate was in fact verified on 20 September (entered late): September is owed.
     await session.execute(
         update(Certification)
         .where(Certification.practitioner_id == world.people["f"])
@@ -304,6 +307,11 @@ async def test_adjustment_for_a_closed_month(anonymous: httpx.AsyncClient, sessi
         headers=world.clerk,
     )
     assert response.status_code == 201, response.text
+    return october, response
+
+
+async def test_adjustment_for_a_closed_month(anonymous: httpx.AsyncClient, session: AsyncSession, world: World) -> None:
+    october, response = await _october_with_back_pay_for_september(anonymous, session, world)
     line = response.json()
     assert (line["kind"], Decimal(line["amount"]), line["corrects_month"]) == ("adjustment", 100, "2026-09-01")
     assert "补发 2026-09" in line["basis"]
@@ -602,21 +610,7 @@ async def test_csv_cells_are_those_of_the_python_formatting(
     session_maker: async_sessionmaker[AsyncSession],
     world: World,
 ) -> None:
-    september = await create(anonymous, world.clerk, "420000", "2026-09")
-    await close_run(anonymous, world, september["id"])
-    await session.execute(
-        update(Certification)
-        .where(Certification.practitioner_id == world.people["f"])
-        .values(verified_at=dt.datetime(2026, 9, 20, 10, tzinfo=dt.UTC))
-    )
-    await session.commit()
-    october = await create(anonymous, world.clerk, "420000", "2026-10")
-    adjusted = await anonymous.post(
-        f"/api/payroll-runs/{october['id']}/adjustments",
-        json={"practitioner_id": world.people["f"], "corrects_month": "2026-09", "reason": "证书核验日期补录"},
-        headers=world.clerk,
-    )
-    assert adjusted.status_code == 201, adjusted.text
+    october, _ = await _october_with_back_pay_for_september(anonymous, session, world)
     # A draft's lines can still be written: every cell that the SQL formats by a rule of its own.
     # (Empty strings are left out: PostgreSQL writes them as "" where the csv module writes
     # nothing, the same empty cell.)
