@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -39,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,16 @@ BEGIN, END = "<!-- bench.py: begin -->", "<!-- bench.py: end -->"
 # see the name tokens and walks the primary key (seconds instead of milliseconds).
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 DEFAULT_OUT = ROOT / "docs" / "performance.md"
+
+
+@contextlib.asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A bare connection with the service's settings, closed on the way out."""
+    conn = await asyncpg.connect(dsn, server_settings=SERVER_SETTINGS)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 def pct(samples: Sequence[float], q: float) -> float:
@@ -366,8 +377,7 @@ async def search_rows(
 async def practitioner_rows(
     report: Report, project: Server, bare_server: Server, dsn: str, token: str, clients: int, seconds: float
 ) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         ids = [
             r["id"]
             for r in await conn.fetch(
@@ -376,8 +386,6 @@ async def practitioner_rows(
                 PROVINCE[:2] + "9999",
             )
         ]
-    finally:
-        await conn.close()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=project.base, headers=headers, limits=limits, timeout=60) as client:
@@ -443,15 +451,12 @@ async def download(client: httpx.AsyncClient, path: str, server: Server) -> tupl
 
 
 async def payroll_rows(report: Report, project: Server, dsn: str, token: str, month: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         await conn.execute(
             "DELETE FROM payroll_run WHERE region_code = $1 AND month = $2",
             PROVINCE,
             dt.date.fromisoformat(month + "-01"),
         )
-    finally:
-        await conn.close()
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=3600) as client:
         project.reset_peak()
@@ -462,8 +467,7 @@ async def payroll_rows(report: Report, project: Server, dsn: str, token: str, mo
         run = r.json()
         run_id, lines = run["id"], run["line_count"]
         compute_peak = project.memory()[1]
-        conn = await asyncpg.connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             people = int(
                 await conn.fetchval(
                     "SELECT count(DISTINCT e.practitioner_id) FROM employment e JOIN organization o ON o.id ="
@@ -472,8 +476,6 @@ async def payroll_rows(report: Report, project: Server, dsn: str, token: str, mo
                     PROVINCE[:2] + "9999",
                 )
             )
-        finally:
-            await conn.close()
         read_s, _ = await copy_seconds(
             dsn,
             "SELECT p.id, p.name, p.id_number, e.post_type, e.in_post_from, e.in_post_to, c.level,"
@@ -514,8 +516,7 @@ async def million_rows(
 ) -> None:
     """A draft run of the bench's own holding ``target`` lines (the province's lines repeated),
     exported as CSV: throughput against bare COPY of the same rows, and the service's memory."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         source = await conn.fetchrow("SELECT * FROM payroll_run WHERE id = $1", source_run)
         n = int(await conn.fetchval("SELECT count(*) FROM payroll_line WHERE run_id = $1", source_run))
         repeat = -(-target // n)
@@ -558,8 +559,6 @@ async def million_rows(
         lines = int(await conn.fetchval("SELECT count(*) FROM payroll_line WHERE run_id = $1", run_id))
         await conn.execute("UPDATE payroll_run SET line_count = $2 WHERE id = $1", run_id, lines)
         built = time.perf_counter() - t0
-    finally:
-        await conn.close()
     try:
         bare_s, _ = await copy_seconds(dsn, EXPORT_COLUMNS, run_id)
         headers = {"Authorization": f"Bearer {token}"}
@@ -579,11 +578,8 @@ async def million_rows(
             )
         )
     finally:
-        conn = await asyncpg.connect(dsn)
-        try:
+        async with connected(dsn) as conn:
             await conn.execute("DELETE FROM payroll_run WHERE id = $1", run_id)
-        finally:
-            await conn.close()
 
 
 async def certificate_rows(
@@ -593,16 +589,13 @@ async def certificate_rows(
 
     from registry.certificates import render
 
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         people = [
             r["practitioner_id"]
             for r in await conn.fetch(
                 "SELECT practitioner_id FROM payroll_line WHERE run_id = $1 ORDER BY seq LIMIT $2", run_id, count
             )
         ]
-    finally:
-        await conn.close()
     headers = {"Authorization": f"Bearer {token}"}
     serials = []
     async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=600) as client:
@@ -619,16 +612,13 @@ async def certificate_rows(
             assert r.status_code == 200, r.text
             assert r.content.startswith(b"%PDF")
         ours = time.perf_counter() - t0
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         items = [
             (r["snapshot"], r["qr_payload"])
             for r in await conn.fetch(
                 "SELECT snapshot, qr_payload FROM issued_certificate WHERE serial = ANY($1::text[])", serials
             )
         ]
-    finally:
-        await conn.close()
     htmls = [render.html_for([item]) for item in items]
     HTML(string=htmls[0]).write_pdf()  # warm-up: fonts
     t0 = time.perf_counter()
@@ -649,8 +639,7 @@ async def certificate_rows(
 async def import_rows(report: Report, project: Server, dsn: str, token: str, rows_wanted: int, folder: Path) -> None:
     import bench_import
 
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         counties = [
             r["code"]
             for r in await conn.fetch(
@@ -667,8 +656,6 @@ async def import_rows(report: Report, project: Server, dsn: str, token: str, row
                 "SELECT id_number FROM practitioner WHERE id_number = ANY($1::text[])", [c[1] for c in candidates]
             )
         }
-    finally:
-        await conn.close()
     rows = [c for c in candidates if c[1] not in taken]  # only new people, so that they can be removed after
     path = folder / "人员.xlsx"
     bench_import.write_xlsx(path, rows)
@@ -699,8 +686,7 @@ async def import_rows(report: Report, project: Server, dsn: str, token: str, row
         assert job["status"] == "done", job.get("error")
         assert job["committed"], job
         peak = project.memory()[1]
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         await conn.execute(
             "CREATE TEMP TABLE bare_practitioner (name text, id_number text, education text, phone text, household_region_code text)"
         )
@@ -711,8 +697,6 @@ async def import_rows(report: Report, project: Server, dsn: str, token: str, row
             "SELECT count(*) FROM practitioner WHERE id_number = ANY($1::text[])", [r[1] for r in rows]
         )
         await conn.execute("DELETE FROM practitioner WHERE id_number = ANY($1::text[])", [r[1] for r in rows])
-    finally:
-        await conn.close()
     n = len(rows)
     report.add(
         Row(
@@ -768,8 +752,7 @@ def table(report: Report, header: str) -> str:
 
 async def run(args: argparse.Namespace, url: str) -> None:
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connected(dsn) as conn:
         total = int(await conn.fetchval("SELECT count(*) FROM practitioner"))
         in_province = int(
             await conn.fetchval(
@@ -777,15 +760,12 @@ async def run(args: argparse.Namespace, url: str) -> None:
             )
         )
         version = await conn.fetchval("SHOW server_version")
-    finally:
-        await conn.close()
     if total < 1000:
         raise SystemExit("The database holds almost nobody: generate a dataset first (registry dataset generate).")
-    conn = await asyncpg.connect(dsn)
-    try:  # start from a quiet database: what an earlier run wrote and deleted, vacuumed now
+    async with connected(
+        dsn
+    ) as conn:  # start from a quiet database: what an earlier run wrote and deleted, vacuumed now
         await conn.execute("VACUUM (ANALYZE) payroll_line, payroll_run, issued_certificate, practitioner")
-    finally:
-        await conn.close()
     today = dt.date.today()
     month = f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
     token, user_id = await bench_user(url)
