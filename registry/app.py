@@ -32,6 +32,7 @@ from registry.payroll.controllers import PayrollController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
 from registry.rules.controllers import PolicyController
+from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
@@ -86,6 +87,7 @@ def create_app(
     def configure_jinja(engine_: JinjaTemplateEngine) -> None:
         engine_.engine.globals["LABELS"] = LABELS
         engine_.engine.globals["CHINA"] = clock.CHINA
+        engine_.engine.filters["plain"] = plain
 
     certificates = CertContext(settings)
     # Runs queued certificate batches; started with the server (not by tests, which drain it).

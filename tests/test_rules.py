@@ -459,7 +459,8 @@ def test_resolution_city_floor_lower_than_the_province_is_raised_to_the_province
         assert f.rule_id == "WH-ALW"
         assert f.figures["amount"] == f"{amount}.00"
         assert "本地标准低于上级规定" in f.text
-        assert "HB-ALW-100-200 v2" in f.text and "下限" in f.text
+        assert "《关于加强城市社区工作者队伍建设的意见》" in f.text and "下限" in f.text
+        assert f.figures["floor_rule"] == "HB-ALW-100-200 v2（HB-ALW-SENIOR）"  # the id for staff
 
 
 def test_resolution_higher_amounts_are_kept_lower_ones_raised_level_by_level() -> None:

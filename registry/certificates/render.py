@@ -22,6 +22,7 @@ import segno
 
 from registry.certificates.content import KIND_LABELS
 from registry.config import REPO_ROOT
+from registry.rules.plain import plain
 
 FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC")
 FONT_FAMILY = ", ".join(f'"{f}"' for f in FONTS) + ", sans-serif"
@@ -46,11 +47,13 @@ def chinese_date(day: dt.date) -> str:
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(REPO_ROOT / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["plain"] = plain
+    return env
 
 
 def qr_svg(url: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,7 @@ from registry.practitioners.service import get_practitioner
 from registry.rules import evaluate
 from registry.rules.facts import load_facts
 from registry.rules.model import Decision, Facts, Finding, RuleBook
+from registry.rules.plain import plain
 from registry.rules.service import rule_book
 
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's: no I, L, O, U to misread
@@ -107,9 +109,13 @@ def new_serial(year: int) -> str:
             return f"SW{year}-{body}{check}"
 
 
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
+
+
 def normalize_serial(raw: str) -> str:
     """The serial as typed (any case, spaces) → canonical; a wrong check character is refused."""
-    text = "".join(raw.split()).upper()
+    # Typed with a Chinese input method: full-width letters, digits and dashes.
+    text = "".join(unicodedata.normalize("NFKC", raw).split()).upper().translate(_DASHES)
     if len(text) == 16 and text[6] != "-":
         text = text[:6] + "-" + text[6:]
     if len(text) == 17:
@@ -349,7 +355,9 @@ def refusal(kind: str, c: content.Content) -> NotEligible:
     unmet = [f for f in c.decision.findings if f.met is not True]
     errors = [
         FieldError(
-            f.rule_ref or f.rule_id, "rule_not_met" if f.met is False else "rule_pending", f"{f.text}（{f.citation}）"
+            f.rule_ref or f.rule_id,
+            "rule_not_met" if f.met is False else "rule_pending",
+            f"{plain(f.text)}（{plain(f.citation)}）",
         )
         for f in unmet
     ]
@@ -637,8 +645,8 @@ async def public_status(session: AsyncSession, ctx: CertContext, serial: str, qr
         holder_id=snap["holder"]["id_masked"],
         period=cert.period,
         headline=snap["headline"],
-        summary=snap["decision"]["summary"],
-        citations=sorted({f"〔{f['rule_ref']}〕{f['citation']}" for f in snap["decision"]["findings"]}),
+        summary=plain(snap["decision"]["summary"]),
+        citations=sorted({plain(f["citation"]) for f in snap["decision"]["findings"]}),
         issuer=snap["issuer"]["name"],
         issued_on=dt.datetime.fromisoformat(snap["issued_at"]).date(),
         valid_until=cert.valid_until,

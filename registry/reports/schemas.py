@@ -78,3 +78,30 @@ class ComplianceRates(BaseModel):
     salary_year: int
     ce: Tally = Field(default_factory=Tally)
     salary: Tally = Field(default_factory=Tally)
+
+
+class ProvinceRow(BaseModel):
+    """One province on the national page."""
+
+    region_code: str
+    region_name: str
+    practitioners: int
+    in_post: int
+    certified: int
+
+
+class CountryFigures(BaseModel):
+    as_of: date
+    provinces: list[ProvinceRow]
+
+    @property
+    def practitioners(self) -> int:
+        return sum(p.practitioners for p in self.provinces)
+
+    @property
+    def in_post(self) -> int:
+        return sum(p.in_post for p in self.provinces)
+
+    @property
+    def certified(self) -> int:
+        return sum(p.certified for p in self.provinces)

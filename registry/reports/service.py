@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,14 @@ from registry.accounts.actor import Actor, Forbidden
 from registry.models import Certification, Employment, Organization, Practitioner, Region
 from registry.regions.codes import in_subtree, subtree_bounds
 from registry.regions.service import require_region
-from registry.reports.schemas import ComplianceRates, OrgShareRead, RegionFigures, TargetRead
+from registry.reports.schemas import (
+    ComplianceRates,
+    CountryFigures,
+    OrgShareRead,
+    ProvinceRow,
+    RegionFigures,
+    TargetRead,
+)
 from registry.rules import evaluate
 from registry.rules.facts import load_facts_many
 from registry.rules.model import PolicyRule
@@ -376,6 +383,61 @@ async def _region_targets(session: AsyncSession, rule: PolicyRule, code: str, as
                 _target(rule, label, Decimal(str(params[key])), None, None, f"目标 {params[key]}；本系统未登记该数据。")
             )
     return out
+
+
+def _province_of(column: object) -> ColumnElement[str]:
+    # A literal length: a bound one makes the GROUP BY expression differ from the SELECT's.
+    return func.left(column, literal_column("2")).label("province")
+
+
+async def country_figures(session: AsyncSession, actor: Actor, as_of: dt.date) -> CountryFigures:
+    """The whole country by province, for those who may read every region."""
+    if not actor.may("figures") or actor.region_roots("figures") is not None:
+        raise Forbidden("只有系统管理员可以查看全国数据。", code="region_out_of_scope")
+    prov = _province_of(Practitioner.region_code)
+    people = dict(
+        (
+            await session.execute(
+                select(prov, func.count()).where(Practitioner.region_code.is_not(None)).group_by(prov)
+            )
+        ).all()
+    )
+    org_prov = _province_of(Organization.region_code)
+    in_post = dict(
+        (
+            await session.execute(
+                select(org_prov, func.count(func.distinct(Employment.practitioner_id)))
+                .join(Organization, Organization.id == Employment.organization_id)
+                .where(_in_post(as_of))
+                .group_by(org_prov)
+            )
+        ).all()
+    )
+    certified = dict(
+        (
+            await session.execute(
+                select(prov, func.count(func.distinct(Certification.practitioner_id)))
+                .join(Practitioner, Practitioner.id == Certification.practitioner_id)
+                .where(Certification.verification_status == "verified")
+                .group_by(prov)
+            )
+        ).all()
+    )
+    names = dict(
+        (await session.execute(select(Region.code, Region.name).where(Region.level == 1, Region.active))).all()
+    )
+    rows = [
+        ProvinceRow(
+            region_code=f"{p}0000",
+            region_name=names.get(f"{p}0000", f"{p}0000"),
+            practitioners=int(n),
+            in_post=int(in_post.get(p, 0)),
+            certified=int(certified.get(p, 0)),
+        )
+        for p, n in people.items()
+        if p
+    ]
+    return CountryFigures(as_of=as_of, provinces=sorted(rows, key=lambda r: -r.practitioners))
 
 
 COMPLIANCE_CHUNK = 1000

@@ -135,7 +135,10 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int) -> Decision:
     amount = ZERO
     if cert is not None:
         amount, text, figures = _allowance_amount(rule, chain, cert.level)
-        # The amount is a consequence, not a condition: unjudged when not eligible.
+        # The amount is a consequence, not a condition: unjudged when not eligible, and then
+        # worded so that it does not read like an entitlement.
+        if not eligible:
+            text = "如符合发放条件，" + text
         findings.append(Finding.of(rule, True if eligible else None, text, **figures))
     if eligible:
         summary = f"{period} 符合职业津贴发放条件，每月 {yuan(amount)} 元（{LABELS[cert.level]}）。"  # type: ignore[union-attr]
@@ -173,8 +176,11 @@ def _allowance_amount(rule: PolicyRule, chain: list[PolicyRule], level: str) -> 
             amount, floor_from = floor, ancestor
     text = f"按{LABELS[level]}标准每月不低于 {yuan(amount)} 元{note if floor_from is None else ''}。"
     if floor_from is not None:
-        text += f"（本地标准低于上级规定，按 {floor_from.ref} 的下限执行。）"
-    return amount, text, {"level": level, "amount_level": used_level, "amount": yuan(amount), "unit": "元/月"}
+        text += f"（本地标准低于上级规定，按{floor_from.issuer}《{floor_from.document_title}》的下限执行。）"
+    figures: dict[str, object] = {"level": level, "amount_level": used_level, "amount": yuan(amount), "unit": "元/月"}
+    if floor_from is not None:
+        figures["floor_rule"] = floor_from.ref  # the id for staff and the API; the text names the document
+    return amount, text, figures
 
 
 # --- continuing education --------------------------------------------------------------------------

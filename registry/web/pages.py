@@ -8,6 +8,7 @@ redirect (303) to the page they came from, with a message in the query string.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -29,10 +29,9 @@ from registry.certificates.schemas import IssueRequest
 from registry.certificates.service import CertContext
 from registry.education.service import list_for_practitioner as ce_records
 from registry.errors import RegistryError
-from registry.models import Practitioner
 from registry.payroll.service import allowance_history, region_month_totals
 from registry.practitioners import service as practitioners
-from registry.reports.service import compliance_rates, region_figures
+from registry.reports.service import compliance_rates, country_figures, region_figures
 from registry.rules.facts import practitioner_decisions
 from registry.salaries.service import list_salaries
 from registry.schemas import LABELS
@@ -66,9 +65,11 @@ def ce_progress(decision: dict[str, Any] | None) -> list[dict[str, Any]]:
         figures = f.get("figures", {})
         if "required" in figures and "hours" in figures:
             got, need = float(figures["hours"]), float(figures["required"])
+            document = re.search(r"《[^》]+》", f.get("citation", ""))
             bars.append(
                 {
                     "label": f["rule_ref"],
+                    "title": document.group(0) if document else "继续教育要求",
                     "got": figures["hours"],
                     "need": figures["required"],
                     "unit": figures.get("unit", ""),
@@ -178,8 +179,14 @@ class Pages(Controller):
         region: Annotated[str | None, QueryParameter(name="region", max_length=6)] = None,
     ) -> Template:
         actor.require("figures", "只有民政、津贴发放人员和系统管理员可以查看区域工作台。")
-        code = region or await _default_region(db_session, actor)
         today = clock.today()
+        code = region or _default_region(actor)
+        if code is None:
+            # Whoever reads every region starts from the whole country, by province.
+            country = await country_figures(db_session, actor, today)
+            return Template(
+                template_name="reports/country.html", context={"actor": actor, "c": country, "today": today}
+            )
         figures = await region_figures(db_session, actor, code, today)
         rates = await compliance_rates(db_session, actor, code, today)
         months = await region_month_totals(db_session, actor, code) if actor.may("payroll_read") else []
@@ -203,21 +210,13 @@ def _back(path: str, **params: str) -> Redirect:
     return Redirect(path=f"{path}?{urlencode(params)}", status_code=303)
 
 
-async def _default_region(session: AsyncSession, actor: Actor) -> str:
+def _default_region(actor: Actor) -> str | None:
     roots = actor.region_roots("figures")
-    if roots:
-        return roots[0]
-    # An admin: the province with the most practitioners.
-    code = await session.scalar(
-        select(func.substr(Practitioner.region_code, 1, 2))
-        .where(Practitioner.region_code.is_not(None))
-        .group_by(func.substr(Practitioner.region_code, 1, 2))
-        .order_by(func.count().desc())
-        .limit(1)
-    )
-    if code is None:
-        raise Forbidden("还没有登记任何社工。")
-    return f"{code}0000"
+    if roots is None:
+        return None
+    if not roots:
+        raise Forbidden("您的账号没有可查看的区划。")
+    return roots[0]
 
 
 async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, practitioner_id: int) -> dict[str, Any]:
@@ -257,4 +256,6 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
         "defaults": {"allowance": last_month, "ce": str(today.year - 1), "salary": str(today.year - 1)},
         "csrf": actor.session_csrf,
         "today": today,
+        # The holder reading their own record: rules in words, no ids or source notes.
+        "outward": actor.own_practitioner_id == practitioner_id,
     }
