@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 from litestar.response import File, Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from registry.certificates.schemas import (
     RevokeRequest,
 )
 from registry.certificates.service import CertContext
+from registry.certificates.signing import SHORT_PREFIX
 from registry.errors import RegistryError
 
 Qr = Annotated[str | None, QueryParameter(name="q", max_length=1000)]
@@ -187,6 +188,17 @@ class VerificationController(Controller):
         q: Qr = None,
     ) -> Response[Any]:
         return await self._answer(db_session, certificates, serial, q)
+
+    @get("/V/{serial:str}/{code:str}", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
+    async def short_page(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        certificates: NamedDependency[CertContext],
+        serial: Annotated[str, PathParameter(max_length=40)],
+        code: Annotated[str, PathParameter(max_length=200)],
+    ) -> Response[Any]:
+        """The address a certificate's QR code holds (upper case, for the code's sake)."""
+        return await self._answer(db_session, certificates, serial, f"{SHORT_PREFIX}{serial.upper()}.{code}")
 
     @staticmethod
     async def _answer(session: AsyncSession, ctx: CertContext, serial: str, q: str | None) -> Response[Any]:

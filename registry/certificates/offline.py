@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.certificates.render import ATTACHMENT
-from registry.certificates.signing import PayloadError, decode_payload, key_id, signature_ok, snapshot_digest
+from registry.certificates.signing import PayloadError, decode_payload, key_id, payload_matches, signature_ok
 
 
 @dataclass
@@ -79,7 +79,7 @@ def check_snapshot(snapshot: str, signature: str, keys: dict[str, Ed25519PublicK
     if payload:
         try:
             compact = decode_payload(payload, keys)
-            if compact.get("s") != snap.get("serial") or compact.get("h") != snapshot_digest(snapshot):
+            if not payload_matches(compact, str(snap.get("serial")), snapshot, str(snap.get("valid_until"))):
                 check.ok = False
                 check.problems.append("二维码与证明内容不一致。")
         except PayloadError as exc:
@@ -133,6 +133,17 @@ def check_payload(text: str, keys: dict[str, Ed25519PublicKey]) -> Check:
         compact = decode_payload(text, keys)
     except PayloadError as exc:
         return Check(False, [str(exc)])
+    if compact.get("v") == "2":
+        return Check(
+            True,
+            serial=compact.get("s"),
+            summary={
+                "签发": f"人才库（密钥 {compact.get('kid')}）签发的证明编号",
+                "有效期至": compact.get("u"),
+                "内容": "二维码只含编号和有效期；纸面内容请在线核验或以 PDF 核对",
+                "是否已撤销": "离线无法得知，请在线核验",
+            },
+        )
     return Check(
         True,
         serial=compact.get("s"),

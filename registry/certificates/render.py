@@ -21,6 +21,7 @@ import jinja2
 import segno
 
 from registry.certificates.content import KIND_LABELS
+from registry.certificates.signing import SHORT_PREFIX, short_url, short_url_parts
 from registry.config import REPO_ROOT
 from registry.rules.plain import plain
 
@@ -56,18 +57,30 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def qr_svg(url: str) -> str:
-    """The QR code as inline SVG. Error correction M survives a crease or a poor scan. The mask
-    is fixed: segno's search for the best of the eight costs 13 ms a code in pure Python, and
-    any mask is valid for a reader (the tests decode every code they print)."""
-    code = segno.make(url, error="m", micro=False, mask=4, boost_error=False)
-    return str(code.svg_inline(scale=1, border=2, omitsize=True))
+def qr_code(snapshot: dict[str, Any], token: str) -> Any:
+    """The QR code. Error correction M survives a crease or a poor scan. The mask is fixed:
+    segno's search for the best of the eight costs 13 ms a code in pure Python, and any mask is
+    valid for a reader (the tests decode every code they print). Certificates issued before the
+    short format keep their long code (their stored payload is signed as it is)."""
+    content: Any = verification_url(snapshot, token)
+    if token.startswith(SHORT_PREFIX):
+        content = short_url_parts(_origin(snapshot), token)
+    return segno.make(content, error="m", micro=False, mask=4, boost_error=False)
+
+
+def qr_svg(snapshot: dict[str, Any], token: str) -> str:
+    return str(qr_code(snapshot, token).svg_inline(scale=1, border=2, omitsize=True))
+
+
+def _origin(snapshot: dict[str, Any]) -> str:
+    return str(snapshot["verify_url"]).rsplit("/verify/", 1)[0]
 
 
 def verification_url(snapshot: dict[str, Any], token: str) -> str:
-    """The serial is inside the signed payload: the address need not repeat it."""
-    base = snapshot["verify_url"].rsplit("/", 1)[0]
-    return f"{base}?q={token}"
+    """The address the QR code holds: the short one, or for format 1 the page with the payload."""
+    if token.startswith(SHORT_PREFIX):
+        return short_url(_origin(snapshot), token)
+    return f"{_origin(snapshot)}/verify?q={token}"
 
 
 def html_for(items: list[tuple[str, str]]) -> str:
@@ -77,7 +90,7 @@ def html_for(items: list[tuple[str, str]]) -> str:
         snap = json.loads(snapshot_text)
         issued = dt.datetime.fromisoformat(snap["issued_at"])
         view = dict(snap, issued_on_label=chinese_date(issued.date()))
-        pages.append((view, qr_svg(verification_url(snap, token))))
+        pages.append((view, qr_svg(snap, token)))
     first = pages[0][0]
     return (
         _templates()

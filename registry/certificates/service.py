@@ -36,12 +36,11 @@ from registry.certificates.schemas import (
 from registry.certificates.signing import (
     Signer,
     canonical,
-    compact_payload,
     decode_payload,
-    encode_payload,
     load_public_pem,
+    payload_matches,
+    short_token,
     signature_ok,
-    snapshot_digest,
 )
 from registry.config import Settings
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, RegistryError
@@ -473,7 +472,7 @@ async def issue_for(
         "verify_url": ctx.verify_url(serial),
     }
     text = canonical(snapshot)
-    payload = encode_payload(signer, compact_payload(snapshot, text, mask_name(person.name)))
+    payload = short_token(signer, serial, str(c.valid_until))
     await _ensure_key(session, signer)
     row = IssuedCertificate(
         serial=serial,
@@ -630,7 +629,7 @@ async def public_status(session: AsyncSession, ctx: CertContext, serial: str, qr
     if qr:
         try:
             payload = decode_payload(qr, {key.key_id: load_public_pem(key.public_pem)})
-            qr_ok = payload.get("s") == cert.serial and payload.get("h") == snapshot_digest(cert.snapshot)
+            qr_ok = payload_matches(payload, cert.serial, cert.snapshot, str(cert.valid_until))
         except ValueError:
             qr_ok = False
     return PublicStatus(

@@ -139,9 +139,86 @@ class PayloadError(ValueError):
     """The text is not a registry payload, or its signature does not hold."""
 
 
+# --- format 2: a short address for paper -------------------------------------------------------
+#
+# Format 1 put the whole signed payload (name, headline, dates, digest) in the code: version 13,
+# 69×69 modules, which a photocopy or a 150 dpi scan blurs beyond reading. Format 2 carries only
+# the serial, the valid-until date and an Ed25519 signature over the two, as an address the
+# registry answers: ``HTTP://HOST/V/SW2026-XXXXXXXXXX/<8 + 155 digits>``. The address part is
+# upper case so that QR's alphanumeric mode (5.5 bits a character) holds it, and the date and
+# signature are decimal digits so that numeric mode (3.3 bits a digit) holds them: about 100
+# bytes in all, a version 6 code (41×41) at error correction M. The photo of the paper still
+# verifies offline (the signature holds under a published key); what the paper says beyond the
+# serial and the date is checked online, or against the PDF's embedded snapshot.
+
+SHORT_PREFIX = "SW2."
+SHORT_PATH = "/V/"
+SIGNATURE_DIGITS = 155  # 2**512 < 10**155
+
+
+def _short_text(serial: str, valid_until: str) -> str:
+    return f"SW2|{serial}|{valid_until.replace('-', '')}"
+
+
+def short_token(signer: Signer, serial: str, valid_until: str) -> str:
+    """``SW2.<serial>.<yyyymmdd><signature as 155 digits>``: what is stored and embedded."""
+    signature = int.from_bytes(signer.private.sign(_short_text(serial, valid_until).encode()), "big")
+    return f"{SHORT_PREFIX}{serial}.{valid_until.replace('-', '')}{signature:0{SIGNATURE_DIGITS}d}"
+
+
+def short_url_parts(origin: str, token: str) -> list[str]:
+    """The QR code's segments, each in the densest mode its characters allow: the address in
+    upper case (alphanumeric; a path with lower-case letters falls back to bytes), the digits."""
+    serial, digits = token[len(SHORT_PREFIX) :].split(".")
+    scheme, _, rest = origin.partition("://")
+    host, slash, path = rest.partition("/")
+    head = f"{scheme.upper()}://{host.upper()}{slash}{path}{SHORT_PATH}{serial}/"
+    return [head, digits]
+
+
+def short_url(origin: str, token: str) -> str:
+    return "".join(short_url_parts(origin, token))
+
+
+def _decode_short(serial: str, digits: str, keys: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
+    if len(digits) != 8 + SIGNATURE_DIGITS or not digits.isdigit():
+        raise PayloadError("二维码内容已损坏。")
+    day, number = digits[:8], int(digits[8:])
+    if number >= 1 << 512:
+        raise PayloadError("二维码内容已损坏。")
+    valid_until = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    signature = number.to_bytes(64, "big")
+    text = _short_text(serial, valid_until).encode()
+    for kid, key in keys.items():
+        try:
+            key.verify(signature, text)
+        except InvalidSignature:
+            continue
+        return {"v": "2", "s": serial, "u": valid_until, "kid": kid[:8]}
+    raise PayloadError("签名不符：二维码内容被改动或伪造，或不是人才库出具的证明。")
+
+
+def payload_matches(payload: dict[str, Any], serial: str, snapshot_text: str, valid_until: str) -> bool:
+    """Whether a decoded payload belongs to this certificate (format 2 by serial and date,
+    format 1 by serial and the digest of the whole snapshot)."""
+    if payload.get("s") != serial:
+        return False
+    if payload.get("v") == "2":
+        return payload.get("u") == valid_until
+    return payload.get("h") == snapshot_digest(snapshot_text)
+
+
 def decode_payload(token: str, keys: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
-    """The payload if its signature holds under one of ``keys`` (by key id); else PayloadError."""
+    """The payload if its signature holds under one of ``keys`` (by key id); else PayloadError.
+    Format 2 (``SW2.`` or its short address) gives serial ``s``, valid until ``u`` and the key's
+    id ``kid``; format 1 (``SW1.``, the certificates issued before) gives every field it holds."""
     token = token.strip()
+    if token.startswith(SHORT_PREFIX) and token.count(".") == 2:
+        serial, digits = token[len(SHORT_PREFIX) :].split(".")
+        return _decode_short(serial, digits, keys)
+    if SHORT_PATH in token.upper() and "q=" not in token:
+        serial, _, digits = token.upper().rsplit(SHORT_PATH, 1)[1].partition("/")
+        return _decode_short(serial, digits.split("?", 1)[0], keys)
     if "q=" in token:  # a whole verification URL was scanned
         token = token.split("q=", 1)[1].split("&", 1)[0]
     if not token.startswith(PAYLOAD_PREFIX) or token.count(".") != 2:
