@@ -31,6 +31,8 @@ from registry.organizations.controllers import OrganizationController
 from registry.payroll.controllers import PayrollController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
+from registry.register.controllers import RegisterController
+from registry.register.throttle import SlidingWindow
 from registry.rules.controllers import PolicyController
 from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
@@ -100,6 +102,7 @@ def create_app(
         "certificates": certificates,
         "batch_worker": worker,
         "import_worker": importer,
+        "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
     }
     return Litestar(
         route_handlers=[
@@ -119,6 +122,7 @@ def create_app(
             CertificateController,
             VerificationController,
             ImportController,
+            RegisterController,
             LoginPages,
             Pages,
             WorkPages,

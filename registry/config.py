@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     signing_key_path: Path | None = None
     # Worker processes that render certificate PDFs (default: one per core).
     render_workers: int | None = None
+    # Public register (/register): lookups a client may make a minute (per server process).
+    register_lookups_per_minute: int = Field(default=10, ge=1, le=10_000)
 
     @property
     def base_url(self) -> str:

@@ -365,6 +365,15 @@ CASES = [
         "/api/certificate-batches/{batch_id:int}/download",
         per_role((403, 403), (409, 404), (409, 404), (403, 403), (403, 403)),
     ),
+    # the public register: anyone may look up (the answer is the same shape found or not); the
+    # daily counts are for those who read the audit trail
+    Case(
+        "POST",
+        "/api/register",
+        per_role((200, 200), (200, 200), (200, 200), (200, 200), (200, 200), (200, 200)),
+        lambda side, role: {"name": "赵新", "certificate_number": "S00000000"},
+    ),
+    Case("GET", "/api/register/lookups", per_role((200, 200), (200, 200), (403, 403), (403, 403), (403, 403))),
     # spreadsheet imports: an import is its uploader's (admins read them); a queued one cannot be
     # committed yet (409)
     Case("GET", "/api/imports/template.xlsx", per_role((403, 403), (200, 200), (403, 403), (200, 200), (403, 403))),

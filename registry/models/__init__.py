@@ -7,6 +7,18 @@ from registry.models.certificate import CertificateBatch, CertificateRevocation,
 from registry.models.certification import Certification
 from registry.models.imports import ImportJob
 from registry.models.organization import Organization
+from registry.models.oversight import (
+    CeAuditEvidence,
+    CeAuditMember,
+    CeAuditOutcome,
+    CeAuditSample,
+    RegisterLookupDay,
+    Reminder,
+    ReminderAddress,
+    ReminderDelivery,
+    ReminderRead,
+    ReminderRun,
+)
 from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
 from registry.models.policy import AwardRow, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
 from registry.models.practitioner import Employment, Practitioner
@@ -17,6 +29,10 @@ __all__ = [
     "AuditEvent",
     "AwardRow",
     "Base",
+    "CeAuditEvidence",
+    "CeAuditMember",
+    "CeAuditOutcome",
+    "CeAuditSample",
     "CeRecordRow",
     "CertificateBatch",
     "CertificateRevocation",
@@ -31,6 +47,12 @@ __all__ = [
     "PolicyRuleRow",
     "Practitioner",
     "Region",
+    "RegisterLookupDay",
+    "Reminder",
+    "ReminderAddress",
+    "ReminderDelivery",
+    "ReminderRead",
+    "ReminderRun",
     "RoleGrant",
     "SalaryBenchmarkRow",
     "SalaryRecordRow",

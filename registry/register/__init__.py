@@ -1,0 +1,1 @@
+"""The public register: anyone may check that a named person holds a registered certificate."""
