@@ -112,7 +112,7 @@ async def _lookups(anonymous: httpx.AsyncClient, town: Town, session: AsyncSessi
 
     # Counted by day and outcome; nothing in the audit trail per lookup.
     rows = await session.execute(select(RegisterLookupDay.outcome, RegisterLookupDay.lookups))
-    counts = {outcome: n for outcome, n in rows}
+    counts = {row.outcome: row.lookups for row in rows}
     assert counts == {"incomplete": 6, "not_found": 4, "found": 3}
     assert await session.scalar(select(func.count()).select_from(AuditEvent)) == audit_before
     seen = await anonymous.get("/api/register/lookups", headers=town.clerk)
