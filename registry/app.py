@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -40,10 +41,13 @@ from registry.schemas import LABELS
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.import_pages import ImportPages
 from registry.web.pages import Pages
+from registry.web.security import add_security_headers
 from registry.web.system import SystemController
 from registry.web.work_pages import BatchPages, WorkPages
 
 TEMPLATES = REPO_ROOT / "templates"
+# The pages' scripts (and vendored libraries): the only place a page may load script from.
+STATIC = REPO_ROOT / "static"
 
 
 async def _provide_session(state: State) -> AsyncIterator[AsyncSession]:
@@ -128,6 +132,9 @@ def create_app(
             WorkPages,
             BatchPages,
             ImportPages,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False, opt={"public": True}
+            ),
         ],
         dependencies={
             "db_session": Provide(_provide_session),
@@ -135,6 +142,7 @@ def create_app(
             "certificates": Provide(provide_certificates, sync_to_thread=False),
         },
         middleware=[RequestIdMiddleware()],
+        before_send=[add_security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure_jinja

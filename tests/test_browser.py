@@ -160,6 +160,9 @@ def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
     live: Live, browser: Browser, tmp_path: Path
 ) -> None:
     clerk = browser.new_context(accept_downloads=True).new_page()
+    # The CSP allows scripts from /static only: any inline script left behind would be refused.
+    refused: list[str] = []
+    clerk.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     login(clerk, live, "browser-clerk", "/practitioners")
     expect(clerk.locator("h1")).to_have_text("社工检索")
 
@@ -189,7 +192,11 @@ def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
     expect(clerk.locator("#message")).to_have_text("已保存。")
     expect(clerk.locator("#person")).to_contain_text("138****8000")
 
-    # Issue last month's allowance certificate: the period is filled in.
+    # Issue last month's allowance certificate: the period is filled in, and follows the kind.
+    expect(clerk.locator("#period")).to_have_value(LAST_MONTH)
+    clerk.select_option("#kind", "registration")
+    expect(clerk.locator("#period")).to_have_value(clock.today().isoformat())
+    clerk.select_option("#kind", "allowance")
     expect(clerk.locator("#period")).to_have_value(LAST_MONTH)
     clerk.click("#issue-form button[type=submit]")
     message = clerk.locator("#message")
@@ -221,6 +228,7 @@ def test_clerk_finds_a_record_issues_a_certificate_and_anyone_can_verify_it(
     public.reload()
     expect(public.locator("#verify-status")).to_have_text("已撤销")
     expect(public.locator("#verify-result")).not_to_contain_text("证书信息有误")  # the reason is for staff
+    assert refused == []
 
 
 def test_the_holder_sees_their_own_record_on_a_phone(live: Live, browser: Browser) -> None:

@@ -91,11 +91,11 @@ async def test_batch_page_starts_a_job_and_shows_its_progress(anonymous: httpx.A
     assert started.status_code == 303
     page_url = started.headers["location"]
     queued = await anonymous.get(page_url, headers=town.clerk)
-    assert "排队中" in queued.text and "location.reload" in queued.text  # the page polls
+    assert "排队中" in queued.text and "data-poll=" in queued.text  # the page polls
     app: Any = anonymous._transport.app  # type: ignore[attr-defined]
     assert await app.state.batch_worker.drain() == 1
     done = await anonymous.get(page_url, headers=town.clerk)
-    assert "已完成" in done.text and 'id="batch-download"' in done.text and "location.reload" not in done.text
+    assert "已完成" in done.text and 'id="batch-download"' in done.text and "data-poll=" not in done.text
     assert "新出具 2" in done.text and "不符合条件 1" in done.text
     refused = await anonymous.post(
         "/certificate-batches", data={"region_code": "430202", "kind": "registration"}, headers=town.clerk
