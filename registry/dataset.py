@@ -22,6 +22,7 @@ import asyncpg
 from stdnum.cn import ric
 
 from registry.certifications.service import default_registration_end
+from registry.clock import CHINA
 from registry.demo import EDUCATION, ORG_KINDS, POST_FOR_ORG, _name, _weighted
 from registry.practitioners.names import name_tokens
 
@@ -176,6 +177,7 @@ async def _chunk(
     practitioner_rows: list[tuple[Any, ...]] = []
     spells: list[tuple[Any, ...]] = []
     certs: list[tuple[Any, ...]] = []
+    periods: list[tuple[Any, ...]] = []
     ce: list[tuple[Any, ...]] = []
     salaries: list[tuple[Any, ...]] = []
     year = today.year
@@ -196,16 +198,20 @@ async def _chunk(
             status = _weighted(rng, STATUSES)
             exam = rng.randrange(2010, year)
             reg_from = dt.date(exam + 1, 1, 1) + dt.timedelta(days=rng.randrange(0, 300))
-            if rng.random() < 0.6:  # registration renewed: the current period
+            number = f"G{pid:010d}"
+            first = reg_from
+            periods.append((number, "registration", reg_from, default_registration_end(reg_from)))
+            if rng.random() < 0.6:  # registration renewed: each renewal a period of its own
                 while reg_from + dt.timedelta(days=365 * 3) < today:
-                    reg_from = reg_from + dt.timedelta(days=365 * 3)
-            reg_to = default_registration_end(reg_from)
+                    reg_from = default_registration_end(reg_from) + dt.timedelta(days=1)
+                    periods.append((number, "renewal", reg_from, default_registration_end(reg_from)))
             verified_at = (
-                dt.datetime.combine(reg_from, dt.time(10), tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(1, 30))
+                dt.datetime.combine(first, dt.time(10), tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(1, 30))
                 if status == "verified"
                 else None
             )
-            certs.append((pid, level, f"G{pid:010d}", exam, reg_from, reg_to, status, verified_at))
+            verified_on = verified_at.astimezone(CHINA).date() if verified_at else None
+            certs.append((pid, level, number, exam, status, verified_at, verified_on))
         # About ten CE records a year each, so far this year.
         for _ in range(max(0, int(rng.gauss(10, 3)))):
             day = dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(0, max(1, (today - dt.date(year, 1, 1)).days)))
@@ -253,12 +259,21 @@ async def _chunk(
             "level",
             "certificate_number",
             "exam_year",
-            "registration_valid_from",
-            "registration_valid_to",
             "verification_status",
             "verified_at",
+            "verified_on",
         ],
     )
+    await conn.execute(
+        "CREATE TEMP TABLE dataset_period (certificate_number text, kind text, start_date date, end_date date)"
+    )
+    await conn.copy_records_to_table("dataset_period", records=periods)
+    await conn.execute(
+        "INSERT INTO certification_period (certification_id, kind, start_date, end_date)"
+        " SELECT c.id, p.kind, p.start_date, p.end_date FROM dataset_period p"
+        " JOIN certification c ON c.certificate_number = p.certificate_number ORDER BY c.id, p.start_date"
+    )
+    await conn.execute("DROP TABLE dataset_period")
     await conn.copy_records_to_table(
         "ce_record",
         records=ce,

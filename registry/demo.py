@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cn import ric
 
 from registry.certifications.service import default_registration_end
-from registry.models import Certification, Employment, Organization, Practitioner, Region
+from registry.models import Certification, CertificationPeriod, Employment, Organization, Practitioner, Region
 from registry.practitioners.names import name_tokens
 from registry.practitioners.service import refresh_jurisdiction
 
@@ -128,6 +128,7 @@ async def seed_demo(
     ).all()
 
     spells, certs, cert_no = [], [], 0
+    periods: dict[str, list[tuple[str, dt.date, dt.date]]] = {}
     for person in people:
         org = rng.choice(orgs)
         earliest = max(person.birth_date.replace(year=person.birth_date.year + 20), dt.date(2008, 1, 1))
@@ -153,13 +154,23 @@ async def seed_demo(
             exam = rng.randrange(2010, 2026)
             for level in levels:
                 cert_no += 1
-                certs.append(_cert(rng, person.id, level, exam, cert_no, today))
+                cert, cert_periods = _cert(rng, person.id, level, exam, cert_no, today)
+                certs.append(cert)
+                periods[str(cert["certificate_number"])] = cert_periods
                 exam = min(today.year, exam + rng.randrange(1, 4))
 
     for start in range(0, len(spells), 5000):
         await session.execute(insert(Employment), spells[start : start + 5000])
     for start in range(0, len(certs), 5000):
         await session.execute(insert(Certification), certs[start : start + 5000])
+    ids = dict((await session.execute(select(Certification.certificate_number, Certification.id))).tuples().all())
+    period_rows = [
+        {"certification_id": ids[number], "kind": kind, "start_date": start, "end_date": end}
+        for number, cert_periods in periods.items()
+        for kind, start, end in cert_periods
+    ]
+    for start in range(0, len(period_rows), 5000):
+        await session.execute(insert(CertificationPeriod), period_rows[start : start + 5000])
     await refresh_jurisdiction(session, today=today)
     await _seed_incentive_facts(session, rng, today, [p.id for p in people], spells)
     await seed_demo_accounts(session, today=today)
@@ -358,27 +369,33 @@ def _spell(rng: random.Random, pid: int, org: object, start: dt.date, end: dt.da
     }
 
 
-def _cert(rng: random.Random, pid: int, level: str, exam: int, serial: int, today: dt.date) -> dict[str, object]:
+def _cert(
+    rng: random.Random, pid: int, level: str, exam: int, serial: int, today: dt.date
+) -> tuple[dict[str, object], list[tuple[str, dt.date, dt.date]]]:
+    """A certificate and its registration periods: the first registration and each renewal."""
     status = _weighted(rng, [("verified", 84), ("pending", 11), ("rejected", 5)])
     reg_from = dt.date(exam, 1, 1) + dt.timedelta(days=rng.randrange(60, 330))
     reg_from = min(reg_from, today)
+    periods = [("registration", reg_from, default_registration_end(reg_from))]
     # Most registrations were renewed and are current; some lapsed and were never renewed.
     lapsed = rng.random() < 0.12
     while not lapsed and default_registration_end(reg_from) < today:
         reg_from = default_registration_end(reg_from) + dt.timedelta(days=1)
+        periods.append(("renewal", reg_from, default_registration_end(reg_from)))
     prefix = {"assistant": "A", "intermediate": "B", "senior": "C"}[level]
+    verified_on = None if status != "verified" else min(dt.date(exam + 1, 3, 1), today)
+    checked_on = None if status == "pending" else min(dt.date(exam + 1, 3, 1), today)
     return {
         "practitioner_id": pid,
         "level": level,
         "certificate_number": f"{prefix}{exam}{serial:07d}",
         "exam_year": exam,
-        "registration_valid_from": reg_from,
-        "registration_valid_to": default_registration_end(reg_from),
         "verification_status": status,
         "verified_by_id": None,
-        "verified_at": None if status == "pending" else dt.datetime(exam + 1, 3, 1, tzinfo=dt.UTC),
+        "verified_at": dt.datetime.combine(checked_on, dt.time(2), tzinfo=dt.UTC) if checked_on else None,
+        "verified_on": verified_on,
         "rejection_reason": "证书复印件不清晰，请重新上传" if status == "rejected" else None,
-    }
+    }, periods
 
 
 async def practitioner_count(session: AsyncSession) -> int:

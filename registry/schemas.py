@@ -40,6 +40,10 @@ LABELS: dict[str, str] = {
     "pending": "待核验",
     "verified": "已核验",
     "rejected": "已驳回",
+    "registration": "首次登记",
+    "renewal": "再登记",
+    "suspension": "暂停登记",
+    "cancellation": "注销",
     "M": "男",
     "F": "女",
 }

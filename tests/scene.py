@@ -25,6 +25,7 @@ from registry.models import (
     AwardRow,
     CeRecordRow,
     CertificateBatch,
+    CertificationPeriod,
     Employment,
     ImportJob,
     PayrollRun,
@@ -76,6 +77,7 @@ class Side:
     cert: str = ""  # the serial of an award certificate issued to p (for aw2)
     batch: int = 0  # a queued allowance certificate batch of the region
     imp: int = 0  # a queued import (dry run) uploaded by the region's clerk
+    period: int = 0  # a suspension recorded on c
 
 
 @dataclass
@@ -161,7 +163,14 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         for month, status in ((9, "draft"), (8, "submitted"), (7, "approved"))
     ]
     batch = CertificateBatch(region_code=region, kind="allowance", period="2026-10")
-    session.add_all([ce, sal, *awards, *runs, batch])
+    period = CertificationPeriod(
+        certification_id=cert.id,
+        kind="suspension",
+        start_date=dt.date(2025, 3, 1),
+        end_date=dt.date(2025, 4, 30),
+        note="年检未通过",
+    )
+    session.add_all([ce, sal, *awards, *runs, batch, period])
     await session.flush()
     issued, _ = await issue_certificate(
         session,
@@ -186,6 +195,7 @@ async def _side(session: AsyncSession, region: str, tag: str) -> Side:
         run_app=runs[2].id,
         cert=issued.serial,
         batch=batch.id,
+        period=period.id,
     )
 
 

@@ -116,6 +116,19 @@ CASES = [
     Case("POST", "/api/certifications/{certification_id:int}/verify", VERIFY),
     Case(
         "POST",
+        "/api/certifications/{certification_id:int}/periods",
+        per_role((403, 403), (201, 404), (403, 404), (403, 404), (403, 404)),
+        lambda side, role: {"kind": "cancellation", "start_date": "2026-01-05", "note": "本人申请注销"},
+    ),
+    Case(
+        "POST",
+        "/api/certifications/{certification_id:int}/periods/{period_id:int}/corrections",
+        per_role((403, 403), (201, 404), (403, 404), (403, 404), (403, 404)),
+        lambda side, role: {"end_date": "2025-06-30", "reason": "暂停于 6 月底解除"},
+        ids=lambda side: {"period_id": side.period},
+    ),
+    Case(
+        "POST",
         "/api/certifications/{certification_id:int}/reject",
         VERIFY,
         lambda side, role: {"reason": "证书照片不清晰"},

@@ -24,7 +24,12 @@ async def _facts(dsn: str) -> dict[str, Any]:
         )
         levels = dict(await conn.fetch("SELECT level, count(*) FROM certification GROUP BY level"))
         statuses = dict(await conn.fetch("SELECT verification_status, count(*) FROM certification GROUP BY 1"))
-        lapsed = await conn.fetchval("SELECT count(*) FROM certification WHERE registration_valid_to < $1", TODAY)
+        lapsed = await conn.fetchval(
+            "SELECT count(*) FROM certification c WHERE NOT EXISTS (SELECT 1 FROM certification_period p"
+            " WHERE p.certification_id = c.id AND p.end_date >= $1)",
+            TODAY,
+        )
+        renewed = await conn.fetchval("SELECT count(*) FROM certification_period WHERE kind = 'renewal'")
         out_of_post = await conn.fetchval(
             "SELECT count(*) FROM practitioner p WHERE NOT EXISTS (SELECT 1 FROM employment e"
             " WHERE e.practitioner_id = p.id AND (e.in_post_to IS NULL OR e.in_post_to >= $1))",
@@ -42,6 +47,7 @@ async def _facts(dsn: str) -> dict[str, Any]:
             "levels": levels,
             "statuses": statuses,
             "lapsed": lapsed,
+            "renewed": renewed,
             "out_of_post": out_of_post,
             "wrong_region": wrong_region,
             "ce_per_person": ce_per_person,
@@ -72,7 +78,7 @@ def test_generated_registry_is_valid_realistic_and_reproducible(databases: TestD
     levels = facts["levels"]
     assert levels["assistant"] > levels["intermediate"] > levels["senior"] > 0
     assert facts["statuses"]["verified"] > facts["statuses"]["pending"] > 0 and facts["statuses"]["rejected"] > 0
-    assert facts["lapsed"] > 0 and facts["out_of_post"] > 0
+    assert facts["lapsed"] > 0 and facts["out_of_post"] > 0 and facts["renewed"] > 0
     assert 7 < facts["ce_per_person"] < 13  # about ten a year each
     # The same seed gives the same registry.
     asyncio.run(generate(dsns[1], 3000, seed=7, today=TODAY))

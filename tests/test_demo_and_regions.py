@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.demo import seed_demo
 from registry.identity import IdFacts, parse_id_number
-from registry.models import Certification, Employment, Practitioner
+from registry.models import Certification, CertificationPeriod, Employment, Practitioner
 
 
 async def test_regions_api(client: httpx.AsyncClient) -> None:
@@ -37,10 +37,16 @@ async def test_demo_data_is_valid_varied_and_reproducible(session: AsyncSession)
     assert statuses == {"pending", "verified", "rejected"}
     posts = set((await session.scalars(select(Employment.post_type).distinct())).all())
     assert {"community_worker", "station_social_worker", "service_org_staff", "civil_affairs_staff"} <= posts
-    lapsed = await session.scalar(
-        select(func.count()).where(Certification.registration_valid_to < dt.date(2026, 11, 22))
+    current = select(CertificationPeriod.id).where(
+        CertificationPeriod.certification_id == Certification.id, CertificationPeriod.end_date >= dt.date(2026, 11, 22)
     )
+    lapsed = await session.scalar(select(func.count()).select_from(Certification).where(~current.exists()))
     assert lapsed and lapsed > 0
+    # Renewals are periods of their own, the first registration kept beside them.
+    renewals = await session.scalar(
+        select(func.count()).select_from(CertificationPeriod).where(CertificationPeriod.kind == "renewal")
+    )
+    assert renewals and renewals > 0
     # Everyone with a spell has a jurisdiction derived from it.
     assert not await session.scalar(
         select(func.count())

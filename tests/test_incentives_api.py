@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
-from registry.certifications.schemas import CertificationCreate
+from registry.certifications.schemas import CertificationCreate, CertificationVerify
 from registry.certifications.service import add_certification, verify_certification
 from registry.models import AuditEvent, AwardRow, CeRecordRow, PolicyRuleRow
 from registry.organizations.schemas import OrganizationCreate
@@ -476,7 +476,11 @@ async def test_region_figures_match_a_hand_computed_fixture(
                 ),
             )
             if status == "verified":
-                await verify_certification(session, LOADER, c.id)
+                # Checked when it was registered (figures as of a day count what was verified by then).
+                on = dt.date.fromisoformat(reg_from)
+                await verify_certification(
+                    session, LOADER, c.id, CertificationVerify(verified_on=on, evidence=f"{on} 登记时核验")
+                )
 
     sw = "station_social_worker"
     await person("甲一", "bachelor", True, station, sw, "2022-01-01")  # qualified: social-work degree

@@ -20,7 +20,7 @@ from registry.accounts.service import actor_for_user
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
 from registry.db import create_engine, create_session_maker
-from registry.models import AuditEvent, Certification, PayrollLine, PayrollRun
+from registry.models import AuditEvent, Certification, CertificationPeriod, PayrollLine, PayrollRun
 from registry.organizations.schemas import OrganizationCreate
 from registry.organizations.service import create_organization
 from registry.payroll import service as payroll
@@ -379,9 +379,13 @@ async def _same_back_pay_at_once(url: str) -> list[str]:
             assert person is not None
             # Registered only from 15 September: August's 100 yuan is to be recovered, once.
             await session.execute(
-                update(Certification)
-                .where(Certification.practitioner_id == person)
-                .values(registration_valid_from=dt.date(2026, 9, 15))
+                update(CertificationPeriod)
+                .where(
+                    CertificationPeriod.certification_id.in_(
+                        select(Certification.id).where(Certification.practitioner_id == person)
+                    )
+                )
+                .values(start_date=dt.date(2026, 9, 15))
             )
         data = AdjustmentCreate(practitioner_id=person, corrects_month="2026-08", reason="登记日期更正")
         results = await concurrency._both(

@@ -58,12 +58,13 @@ def allowance(
     cutoff = evaluate.month_end(year, month)
     spell = facts.spell_on(cutoff)
     cert = evaluate.best_valid_cert(facts, cutoff)
+    period = cert.registration_on(cutoff) if cert else None
     amount = evaluate.yuan(decision.amount or Decimal(0))
     rows = [
         ("津贴月份", f"{year} 年 {month} 月（截止日 {cutoff}）"),
         ("职业水平", LABELS[cert.level] if cert else "—"),
         ("证书编号", cert.number if cert else "—"),
-        ("登记有效期", f"{cert.registration_from} 至 {cert.registration_to}" if cert else "—"),
+        ("登记有效期", f"{period.start} 至 {period.end}" if period else "—"),
         ("工作单位", org_names.get(spell.organization_id, "—") if spell else "—"),
         ("岗位", LABELS.get(spell.post_type, spell.post_type) if spell else "—"),
         ("每月津贴标准", f"{amount} 元"),
@@ -149,23 +150,24 @@ def award(
 def registration(facts: Facts, book: RuleBook, day: dt.date, today: dt.date) -> Content:
     decision = evaluate.registration(facts, book, day)
     cert = evaluate.best_valid_cert(facts, day)
+    period = cert.registration_on(day) if cert else None
     rows = [("核验日期", str(day))]
     valid_until = one_year_from(today)
-    if cert is not None:
+    if cert is not None and period is not None:
         rows += [
             ("职业水平", LABELS[cert.level]),
             ("证书编号", cert.number),
-            ("登记有效期", f"{cert.registration_from} 至 {cert.registration_to}"),
+            ("登记有效期", f"{period.start} 至 {period.end}"),
             ("核验日期（证书）", str(cert.verified_on) if cert.verified_on else "—"),
         ]
-        if cert.registration_to is not None:
-            valid_until = min(valid_until, cert.registration_to)
+        if period.end is not None:
+            valid_until = min(valid_until, period.end)
     level = LABELS[cert.level].split("（")[0] if cert else ""
     return Content(
         decision,
         "持有社会工作者职业水平证书，并在登记有效期内。",
         rows,
-        f"{level}证书 {cert.number if cert else ''} 登记有效至 {cert.registration_to if cert else ''}",
+        f"{level}证书 {cert.number if cert else ''} 登记有效至 {period.end if period else ''}",
         valid_until,
     )
 

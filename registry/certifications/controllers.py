@@ -12,6 +12,9 @@ from registry.certifications.schemas import (
     CertificationRead,
     CertificationReject,
     CertificationUpdate,
+    CertificationVerify,
+    PeriodCorrection,
+    PeriodCreate,
 )
 
 
@@ -48,12 +51,50 @@ class CertificationController(Controller):
         cert = await service.update_certification(db_session, actor, certification_id, data)
         return await service.certification_read(db_session, cert)
 
-    @post("/certifications/{certification_id:int}/verify", status_code=200, summary="核验通过")
+    @post(
+        "/certifications/{certification_id:int}/verify",
+        status_code=200,
+        summary="核验通过（可补录以前的核验日期，须附依据）",
+    )
     async def verify(
-        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], certification_id: FromPath[int]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certification_id: FromPath[int],
+        data: JSONBody[CertificationVerify | None] = None,
     ) -> CertificationRead:
-        cert = await service.verify_certification(db_session, actor, certification_id)
+        cert = await service.verify_certification(db_session, actor, certification_id, data)
         return await service.certification_read(db_session, cert)
+
+    @post("/certifications/{certification_id:int}/periods", summary="登记、再登记、暂停或注销")
+    async def add_period(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certification_id: FromPath[int],
+        data: JSONBody[PeriodCreate],
+    ) -> CertificationRead:
+        period = await service.add_period(db_session, actor, certification_id, data)
+        return await service.certification_read(
+            db_session, await service.get_certification(db_session, actor, period.certification_id)
+        )
+
+    @post(
+        "/certifications/{certification_id:int}/periods/{period_id:int}/corrections",
+        summary="更正登记、暂停或注销记录（原记录保留）",
+    )
+    async def correct_period(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        certification_id: FromPath[int],
+        period_id: FromPath[int],
+        data: JSONBody[PeriodCorrection],
+    ) -> CertificationRead:
+        period = await service.correct_period(db_session, actor, certification_id, period_id, data)
+        return await service.certification_read(
+            db_session, await service.get_certification(db_session, actor, period.certification_id)
+        )
 
     @post("/certifications/{certification_id:int}/reject", status_code=200, summary="驳回")
     async def reject(

@@ -4,7 +4,7 @@ from registry.models.account import ApiToken, RoleGrant, User, WebSession
 from registry.models.audit import AuditEvent
 from registry.models.base import Base
 from registry.models.certificate import CertificateBatch, CertificateRevocation, IssuedCertificate, SigningKey
-from registry.models.certification import Certification
+from registry.models.certification import Certification, CertificationPeriod
 from registry.models.imports import ImportJob
 from registry.models.organization import Organization
 from registry.models.oversight import (
@@ -37,6 +37,7 @@ __all__ = [
     "CertificateBatch",
     "CertificateRevocation",
     "Certification",
+    "CertificationPeriod",
     "Employment",
     "ImportJob",
     "IssuedCertificate",

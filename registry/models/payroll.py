@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -116,6 +117,9 @@ class PayrollLine(Base):
     corrects_month: Mapped[date | None] = mapped_column(Date)
     corrects_line_id: Mapped[int | None] = mapped_column(ForeignKey("payroll_line.id"))
     reason: Mapped[str | None] = mapped_column(Text)
+    # Written by the run's computation (a regular line, or back pay and recovery the run found
+    # itself) rather than added by a clerk: recomputing a draft rewrites these and keeps the rest.
+    computed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Who wrote the line: the computer of a regular line, the clerk who added an adjustment.
     # Nobody who wrote a line of a run may approve it. None for lines written before 0005.
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))

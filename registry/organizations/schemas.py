@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,9 @@ class OrganizationCreate(BaseModel):
     org_type: OrgType
     region_code: str = Field(min_length=6, max_length=6)
     credit_code: str | None = Field(default=None, max_length=30)
+    # 成立（登记）日期 and 注销日期: figures as of a day count the organizations that existed then.
+    founded_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    closed_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
 
 
 class OrganizationUpdate(BaseModel):
@@ -19,6 +22,8 @@ class OrganizationUpdate(BaseModel):
     org_type: OrgType | None = None
     region_code: str | None = Field(default=None, min_length=6, max_length=6)
     credit_code: str | None = Field(default=None, max_length=30)
+    founded_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    closed_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
 
 
 class OrganizationRead(BaseModel):
@@ -29,5 +34,7 @@ class OrganizationRead(BaseModel):
     org_type: OrgType
     region_code: str
     credit_code: str | None
+    founded_on: date | None = None
+    closed_on: date | None = None
     created_at: datetime
     updated_at: datetime

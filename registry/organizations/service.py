@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.accounts.actor import Actor, Forbidden, organization_scope
 from registry.audit.service import record, snapshot
 from registry.db import flush_or_raise
@@ -39,15 +41,31 @@ def _require_region_in_scope(actor: Actor, region_code: str) -> None:
         )
 
 
+def _check_dates(founded: dt.date | None, closed: dt.date | None, problems: Problems) -> None:
+    today = clock.today()
+    if founded is not None and founded > today:
+        problems.add("founded_on", "founded_future", "成立日期不能晚于今天。")
+    if closed is not None and closed > today:
+        problems.add("closed_on", "closed_future", "注销日期不能晚于今天。")
+    if founded is not None and closed is not None and closed < founded:
+        problems.add("closed_on", "closed_before_founded", "注销日期不能早于成立日期。")
+
+
 async def create_organization(session: AsyncSession, actor: Actor, data: OrganizationCreate) -> Organization:
     actor.require("manage_org", "只有系统管理员和民政工作人员可以登记单位。")
     problems = Problems()
     credit_code = _check_credit_code(data.credit_code, problems)
+    _check_dates(data.founded_on, data.closed_on, problems)
     problems.raise_if_any()
     await require_active_region(session, data.region_code, "region_code")
     _require_region_in_scope(actor, data.region_code)
     org = Organization(
-        name=data.name.strip(), org_type=data.org_type, region_code=data.region_code, credit_code=credit_code
+        name=data.name.strip(),
+        org_type=data.org_type,
+        region_code=data.region_code,
+        credit_code=credit_code,
+        founded_on=data.founded_on,
+        closed_on=data.closed_on,
     )
     session.add(org)
     await flush_or_raise(session, _CONSTRAINTS)
@@ -88,12 +106,13 @@ async def update_organization(
     problems = Problems()
     if "credit_code" in changes:
         changes["credit_code"] = _check_credit_code(changes["credit_code"], problems)
+    _check_dates(changes.get("founded_on", org.founded_on), changes.get("closed_on", org.closed_on), problems)
     problems.raise_if_any()
     if changes.get("region_code") is not None:
         await require_active_region(session, changes["region_code"], "region_code")
         _require_region_in_scope(actor, changes["region_code"])
     for key, value in changes.items():
-        if value is None and key != "credit_code":
+        if value is None and key not in ("credit_code", "founded_on", "closed_on"):
             continue
         setattr(org, key, value.strip() if key == "name" else value)
     await flush_or_raise(session, _CONSTRAINTS)

@@ -22,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, region_code_scope
 from registry.audit.service import record, snapshot
+from registry.certifications.history import certs_of, established_on, registered_over
 from registry.db import flush_or_raise
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.identity import mask_id_number
 from registry.models import (
     Certification,
+    CertificationPeriod,
     Employment,
     Organization,
     PayrollDropped,
@@ -40,8 +42,7 @@ from registry.practitioners.service import get_practitioner
 from registry.regions.codes import subtree_bounds
 from registry.regions.service import require_region
 from registry.rules import evaluate
-from registry.rules.facts import cert_fact
-from registry.rules.model import Decision, Facts, Spell
+from registry.rules.model import Decision, Facts, RuleBook, Spell
 from registry.rules.service import rule_book
 from registry.schemas import LABELS
 
@@ -73,6 +74,7 @@ LINE_COLUMNS = (
     "corrects_line_id",
     "reason",
     "created_by_id",
+    "computed",
 )
 
 
@@ -160,8 +162,7 @@ async def _candidates(session: AsyncSession, run: PayrollRun) -> Any:
         .where(
             Certification.practitioner_id == Employment.practitioner_id,
             Certification.verification_status == "verified",
-            Certification.registration_valid_from <= run.cutoff,
-            Certification.registration_valid_to >= run.cutoff,
+            registered_over(run.cutoff),
         )
         .exists()
     )
@@ -188,11 +189,17 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
     """Core rows, not ORM objects: this reads a whole province. The candidates are found once;
     the three reads then look them up by index (an array parameter, not one bind per person)."""
     ids = list((await session.scalars(select((await _candidates(session, run)).c.practitioner_id))).all())
+    return await _load_people(session, ids)
+
+
+async def _load_people(
+    session: AsyncSession, ids: list[int]
+) -> tuple[dict[int, Any], dict[int, Facts], dict[int, str]]:
 
     def wanted() -> Any:
         return func.unnest(bindparam("candidates", ids, type_=ARRAY(BigInteger))).table_valued("pid").render_derived()
 
-    people_ids, spell_ids, cert_ids = wanted(), wanted(), wanted()
+    people_ids, spell_ids = wanted(), wanted()
     people = {
         p.id: p
         for p in (
@@ -230,22 +237,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
             Spell(row.organization_id, row.region_code, row.post_type, row.duty_level, row.in_post_from, row.in_post_to)
         )
         org_names[row.organization_id] = row.name
-    certs = defaultdict(list)
-    for c in (
-        await session.execute(
-            select(
-                Certification.id,
-                Certification.practitioner_id,
-                Certification.level,
-                Certification.certificate_number,
-                Certification.verification_status,
-                Certification.registration_valid_from,
-                Certification.registration_valid_to,
-                Certification.verified_at,
-            ).join(cert_ids, cert_ids.c.pid == Certification.practitioner_id)
-        )
-    ).all():
-        certs[c.practitioner_id].append(cert_fact(c))
+    certs = await certs_of(session, list(people))
     facts = {
         pid: Facts(
             practitioner_id=pid,
@@ -253,7 +245,7 @@ async def _load(session: AsyncSession, run: PayrollRun) -> tuple[dict[int, Any],
             education=p.education,
             region_code=p.region_code,
             spells=tuple(spells[pid]),
-            certs=tuple(certs[pid]),
+            certs=tuple(certs.get(pid, ())),
         )
         for pid, p in people.items()
     }
@@ -297,7 +289,11 @@ async def _compute(session: AsyncSession, actor: Actor, run: PayrollRun) -> dict
     """(Re)write the regular lines of a locked draft; returns what the audit event tells."""
     previous = await _previous_closed(session, run)
     run.previous_run_id = previous.id if previous else None
-    await session.execute(delete(PayrollLine).where(PayrollLine.run_id == run.id, PayrollLine.kind == "regular"))
+    await session.execute(
+        delete(PayrollLine).where(
+            PayrollLine.run_id == run.id, or_(PayrollLine.kind == "regular", PayrollLine.computed)
+        )
+    )
     await session.execute(delete(PayrollDropped).where(PayrollDropped.run_id == run.id))
     await session.flush()
 
@@ -344,16 +340,23 @@ async def _compute(session: AsyncSession, actor: Actor, run: PayrollRun) -> dict
                 None,
                 None,
                 actor.user_id,
+                True,
             )
         )
-    # Adjustment lines of the draft keep their place after the regular ones.
+    back_pay = await _back_pay(session, actor, run, book, len(records))
+    for computed_line in back_pay:
+        versions[computed_line[13]] = computed_line[14]
+    back_pay_rule = book.resolve("back_pay", run.region_code, run.cutoff)
+    if back_pay and back_pay_rule is not None:
+        versions[back_pay_rule.id] = back_pay_rule.version
+    # A clerk's adjustment lines of the draft keep their place after the computed ones.
     await session.execute(
         update(PayrollLine)
         .where(PayrollLine.run_id == run.id, PayrollLine.kind == "adjustment")
         .values(seq=PayrollLine.id + 1_000_000_000)
     )
-    await _copy_lines(session, records)
-    await _renumber_adjustments(session, run.id, len(records))
+    await _copy_lines(session, records + back_pay)
+    await _renumber_adjustments(session, run.id, len(records) + len(back_pay))
 
     if previous is not None:
         paid = {
@@ -422,7 +425,7 @@ async def _renumber_adjustments(session: AsyncSession, run_id: int, after: int) 
         text(
             "UPDATE payroll_line l SET seq = :after + n.rn FROM ("
             " SELECT id, row_number() OVER (ORDER BY id) AS rn FROM payroll_line"
-            " WHERE run_id = :run AND kind = 'adjustment') n WHERE l.id = n.id"
+            " WHERE run_id = :run AND kind = 'adjustment' AND NOT computed) n WHERE l.id = n.id"
         ),
         {"after": after, "run": run_id},
     )
@@ -449,6 +452,196 @@ async def _previous_closed(session: AsyncSession, run: PayrollRun) -> PayrollRun
             .limit(1)
         )
     ).one_or_none()
+
+
+# --- back pay and recovery found by the run -----------------------------------------------------------
+
+
+def months_back(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 - count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+async def _back_pay(
+    session: AsyncSession, actor: Actor, run: PayrollRun, book: RuleBook, after: int
+) -> list[tuple[Any, ...]]:
+    """Adjustment lines for the closed months of the look-back window (REG-BACKPAY-12M):
+
+    - back pay for a month the person was entitled to (a valid certificate, registered, neither
+      suspended nor cancelled, in post) but not paid because the verification was recorded
+      after its cut-off day;
+    - recovery of a month paid whose certificate is now found not valid then (a registration
+      corrected or withdrawn, a suspension, a cancellation or a rejection recorded since).
+
+    Months paid or being corrected elsewhere (a closed line, an open run's line, a clerk's
+    adjustment) are left alone, so that a second run never pays a month twice. Closed runs
+    are not touched: their lines and hashes stay as closed."""
+    rule = book.resolve("back_pay", run.region_code, run.cutoff)
+    if rule is None:
+        return []
+    window = int(rule.params.get("months", 12))
+    first = months_back(run.month, window)
+    closed = {
+        r.month: r
+        for r in (
+            await session.scalars(
+                select(PayrollRun).where(
+                    PayrollRun.region_code == run.region_code,
+                    PayrollRun.status == "closed",
+                    PayrollRun.month >= first,
+                    PayrollRun.month < run.month,
+                )
+            )
+        ).all()
+    }
+    if not closed:
+        return []
+    lo, hi = subtree_bounds(run.region_code)
+    earliest = min(r.cutoff for r in closed.values())
+    established = established_on()
+    late = (
+        select(Certification.practitioner_id)
+        .join(Employment, Employment.practitioner_id == Certification.practitioner_id)
+        .join(Organization, Organization.id == Employment.organization_id)
+        .where(
+            Certification.verification_status == "verified",
+            established > earliest,
+            Organization.region_code.between(lo, hi),
+            Employment.in_post_from <= run.cutoff,
+            or_(Employment.in_post_to.is_(None), Employment.in_post_to >= first),
+        )
+    )
+    # Paid in a closed month of the window, holding a certificate with something that may take
+    # a paid month back: a rejection, a suspension, a cancellation or a corrected period.
+    questioned = or_(
+        Certification.verification_status == "rejected",
+        select(CertificationPeriod.id)
+        .where(
+            CertificationPeriod.certification_id == Certification.id,
+            or_(
+                CertificationPeriod.kind.in_(("suspension", "cancellation")),
+                CertificationPeriod.replaces_id.is_not(None),
+            ),
+        )
+        .exists(),
+    )
+    changed = (
+        select(PayrollLine.practitioner_id)
+        .join(Certification, Certification.practitioner_id == PayrollLine.practitioner_id)
+        .where(
+            PayrollLine.run_id.in_([r.id for r in closed.values()]),
+            PayrollLine.kind == "regular",
+            questioned,
+        )
+    )
+    ids = sorted(set((await session.scalars(late.union(changed))).all()))
+    if not ids:
+        return []
+    people, facts, org_names = await _load_people(session, ids)
+    # Every line of these people for the window's months, in any run.
+    paid: dict[tuple[int, dt.date], Decimal] = defaultdict(Decimal)
+    open_elsewhere: set[tuple[int, dt.date]] = set()
+    paid_line: dict[tuple[int, dt.date], int] = {}
+    for row in (
+        await session.execute(
+            select(
+                PayrollLine.id,
+                PayrollLine.practitioner_id,
+                PayrollLine.kind,
+                func.coalesce(PayrollLine.corrects_month, PayrollLine.month).label("for_month"),
+                PayrollLine.amount,
+                PayrollLine.run_id,
+                PayrollRun.status,
+            )
+            .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
+            .where(
+                PayrollLine.practitioner_id.in_(ids),
+                func.coalesce(PayrollLine.corrects_month, PayrollLine.month) >= first,
+            )
+        )
+    ).all():
+        key = (row.practitioner_id, row.for_month)
+        if row.status == "closed":
+            paid[key] += row.amount
+            if row.kind == "regular":
+                paid_line[key] = row.id
+        else:
+            open_elsewhere.add(key)  # a draft's line (this run's own are a clerk's)
+    out: list[tuple[Any, ...]] = []
+    for pid in ids:
+        fact, person = facts.get(pid), people.get(pid)
+        if fact is None or person is None:
+            continue
+        pending = any(c.status == "pending" for c in fact.certs)
+        for month in sorted(closed):
+            cutoff = closed[month].cutoff
+            spell = fact.spell_on(cutoff)
+            key = (pid, month)
+            if spell is None or not (lo <= spell.region_code <= hi) or key in open_elsewhere:
+                continue
+            owed = evaluate.allowance(fact, book, month.year, month.month, entitled=True)
+            due = owed.amount if owed.outcome and owed.amount is not None else Decimal(0)
+            before = paid.get(key, Decimal(0))
+            cert = evaluate.best_valid_cert(fact, cutoff, entitled=True)
+            if due > 0 and before == 0:
+                if evaluate.allowance(fact, book, month.year, month.month).outcome:
+                    continue  # owed then as now, yet unpaid: a clerk's adjustment says why
+                assert cert is not None
+                why = (
+                    f"证书于 {cert.verified_on} 核验，晚于 {month:%Y-%m} 的截止日 {cutoff}；"
+                    f"登记有效、在岗，依 {rule.ref} 在回溯期（{window} 个月）内补发。"
+                )
+                amount, reason, text = due, "迟延核验补发", f"补发 {month:%Y-%m}：应发 {due} 元，已发 0 元。"
+                text += _basis(owed) + why
+            elif before > 0 and cert is None and not pending:
+                failed = [f.text.rstrip("。") for f in owed.findings if f.met is False]
+                why = f"已发月份经查证书登记无效，依 {rule.ref} 扣回。"
+                amount, reason = -before, "登记无效扣回"
+                text = f"扣回 {month:%Y-%m}：应发 0 元，已发 {before} 元。" + "；".join(failed) + "。" + why
+            else:
+                continue
+            await session.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext(f"payroll-adjustment:{pid}:{month:%Y-%m}")))
+            )
+            findings = json.loads(_findings_json(owed))
+            findings.append(
+                {
+                    "rule_ref": rule.ref,
+                    "rule_id": rule.id,
+                    "version": rule.version,
+                    "met": True,
+                    "text": why,
+                    "citation": rule.citation,
+                }
+            )
+            first_finding = owed.findings[0] if owed.findings else None
+            out.append(
+                (
+                    run.id,
+                    after + len(out) + 1,
+                    "adjustment",
+                    pid,
+                    person.name,
+                    person.id_number,
+                    cert.level if cert else "",
+                    cert.number if cert else "",
+                    spell.organization_id,
+                    org_names.get(spell.organization_id, ""),
+                    spell.region_code,
+                    run.month,
+                    amount,
+                    first_finding.rule_id if first_finding else rule.id,
+                    first_finding.version if first_finding else rule.version,
+                    text,
+                    json.dumps(findings, ensure_ascii=False),
+                    month,
+                    paid_line.get(key),
+                    reason,
+                    actor.user_id,
+                    True,
+                )
+            )
+    return out
 
 
 # --- adjustments -------------------------------------------------------------------------------------
@@ -487,7 +680,9 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
             "out_of_scope",
             f"{month:%Y-%m} 截止日该社工不在本区划的单位在岗，不能在本批次中更正。",
         )
-    decision = evaluate.allowance(fact, book, month.year, month.month) if fact else None
+    # What was owed, knowing what is known now (a verification recorded late counts back to the
+    # month it established, as the run's own back pay does).
+    decision = evaluate.allowance(fact, book, month.year, month.month, entitled=True) if fact else None
     due = decision.amount if decision and decision.outcome and decision.amount is not None else Decimal(0)
     # What was paid for the month is read under a lock on the person's corrections, so that two
     # clerks adding the same back pay to two drafts at once see each other's line.
@@ -549,7 +744,7 @@ async def add_adjustment(session: AsyncSession, actor: Actor, run_id: int, data:
             f"{month:%Y-%m} 应发 {due} 元，已发 {paid} 元，无需更正。",
         )
     regular = next((r.id for r in paid_rows if r.kind == "regular"), None)
-    cert = evaluate.best_valid_cert(fact, closed.cutoff) if fact else None
+    cert = evaluate.best_valid_cert(fact, closed.cutoff, entitled=True) if fact else None
     spell = fact.spell_on(closed.cutoff) if fact else None
     findings = _findings_json(decision) if decision else "[]"
     kind_text = "补发" if amount > 0 else "扣回"
@@ -606,7 +801,7 @@ async def _load_one(session: AsyncSession, practitioner_id: int) -> tuple[dict[i
             .where(Employment.practitioner_id == practitioner_id)
         )
     ).all()
-    certs = (await session.scalars(select(Certification).where(Certification.practitioner_id == practitioner_id))).all()
+    certs = (await certs_of(session, [practitioner_id])).get(practitioner_id, [])
     fact = Facts(
         practitioner_id=person.id,
         birth_date=person.birth_date,
@@ -616,7 +811,7 @@ async def _load_one(session: AsyncSession, practitioner_id: int) -> tuple[dict[i
             Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
             for e, region, _ in rows
         ),
-        certs=tuple(cert_fact(c) for c in certs),
+        certs=tuple(certs),
     )
     return {person.id: fact}, {e.organization_id: name for e, _, name in rows}
 

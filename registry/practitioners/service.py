@@ -30,11 +30,12 @@ from registry import clock
 from registry.accounts.actor import Actor, Forbidden, organization_scope, practitioner_scope
 from registry.audit.schemas import AuditEventRead
 from registry.audit.service import about, list_events, record, snapshot
-from registry.certifications.schemas import CertificationRead
+from registry.certifications.history import in_force
+from registry.certifications.schemas import CertificationRead, PeriodRead
 from registry.db import flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
 from registry.identity import mask_id_number, mask_phone, parse_id_number
-from registry.models import Certification, Employment, Organization, Practitioner, Region
+from registry.models import Certification, CertificationPeriod, Employment, Organization, Practitioner, Region
 from registry.practitioners.names import name_tokens, normalize_name, query_tokens
 from registry.practitioners.schemas import (
     EmploymentCreate,
@@ -279,7 +280,10 @@ _EMPLOYMENT_FIELDS = (
     "in_post_from",
     "in_post_to",
 )
-_CERTIFICATION_FIELDS = tuple(f for f in CertificationRead.model_fields if f != "verified_by_name")
+_CERTIFICATION_FIELDS = tuple(
+    f for f in CertificationRead.model_fields if hasattr(Certification, f) and f != "verified_by_name"
+)
+_PERIOD_FIELDS = tuple(f for f in PeriodRead.model_fields if hasattr(CertificationPeriod, f))
 
 
 def _json_list(*pairs: Any, order_by: Any) -> Any:
@@ -307,10 +311,25 @@ def _detail_parts() -> tuple[Any, Any]:
         .scalar_subquery()
         .label("spells")
     )
+    periods = (
+        select(
+            _json_list(
+                *(x for f in _PERIOD_FIELDS for x in (f, getattr(CertificationPeriod, f))),
+                "in_force",
+                in_force(),
+                order_by=(CertificationPeriod.start_date, CertificationPeriod.id),
+            )
+        )
+        .where(CertificationPeriod.certification_id == Certification.id)
+        .correlate(Certification)
+        .scalar_subquery()
+    )
     certs = (
         select(
             _json_list(
                 *(x for f in _CERTIFICATION_FIELDS for x in (f, getattr(Certification, f))),
+                "periods",
+                periods,
                 order_by=(Certification.id,),
             )
         )

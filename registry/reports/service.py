@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor, Forbidden
+from registry.certifications.history import registered_over, verified_by
 from registry.models import Certification, Employment, Organization, Practitioner, Region
 from registry.regions.codes import in_subtree, subtree_bounds
 from registry.regions.service import require_region
@@ -49,12 +50,18 @@ def _in_post(day: dt.date) -> ColumnElement[bool]:
     return and_(Employment.in_post_from <= day, or_(Employment.in_post_to.is_(None), Employment.in_post_to >= day))
 
 
+def _existed(day: dt.date) -> ColumnElement[bool]:
+    """The organization existed on the day: founded by then (or not known) and not yet closed."""
+    return and_(
+        or_(Organization.founded_on.is_(None), Organization.founded_on <= day),
+        or_(Organization.closed_on.is_(None), Organization.closed_on >= day),
+    )
+
+
 def _qualified_staff(day: dt.date, min_education: tuple[str, ...]) -> ColumnElement[bool]:
     """A verified certificate, or a social-work degree at the given education levels."""
     has_cert = (
-        select(Certification.id)
-        .where(Certification.practitioner_id == Practitioner.id, Certification.verification_status == "verified")
-        .exists()
+        select(Certification.id).where(Certification.practitioner_id == Practitioner.id, verified_by(day)).exists()
     )
     degree = and_(Practitioner.social_work_major, Practitioner.education.in_(min_education))
     return or_(has_cert, degree)
@@ -86,7 +93,7 @@ async def region_figures(session: AsyncSession, actor: Actor, code: str, as_of: 
     best = (
         select(Certification.practitioner_id, func.max(_RANK).label("rank"))
         .join(Practitioner, Practitioner.id == Certification.practitioner_id)
-        .where(people, Certification.verification_status == "verified")
+        .where(people, verified_by(as_of))
         .group_by(Certification.practitioner_id)
         .subquery()
     )
@@ -98,9 +105,8 @@ async def region_figures(session: AsyncSession, actor: Actor, code: str, as_of: 
         .join(Practitioner, Practitioner.id == Certification.practitioner_id)
         .where(
             people,
-            Certification.verification_status == "verified",
-            Certification.registration_valid_from <= as_of,
-            Certification.registration_valid_to >= as_of,
+            verified_by(as_of),
+            registered_over(as_of),
         )
         .group_by(Certification.practitioner_id)
         .subquery()
@@ -113,7 +119,7 @@ async def region_figures(session: AsyncSession, actor: Actor, code: str, as_of: 
         (
             await session.execute(
                 select(Organization.org_type, func.count())
-                .where(_in_region(Organization.region_code, code))
+                .where(_in_region(Organization.region_code, code), _existed(as_of))
                 .group_by(Organization.org_type)
             )
         ).all()
@@ -206,9 +212,7 @@ async def region_figures(session: AsyncSession, actor: Actor, code: str, as_of: 
         elif rule.kind == "region_target":
             targets.extend(await _region_targets(session, rule, area, as_of))
         else:
-            targets.append(
-                _target(rule, rule.title, None, None, None, rule.note or "本系统未登记相应数据，仅列出规则。")
-            )
+            targets.append(_reported_target(rule, as_of))
 
     names = {1: "assistant", 2: "intermediate", 3: "senior"}
     return RegionFigures(
@@ -242,6 +246,31 @@ def _target(
         text=text,
         citation=rule.citation,
     )
+
+
+def _reported_target(rule: PolicyRule, as_of: dt.date) -> TargetRead:
+    """A rule the registry can only report: its target for the year (value and text), and why
+    there is no figure beside it."""
+    params = rule.params
+    why = rule.note or "本系统未登记相应数据，仅列出规则。"
+    target: Decimal | None = None
+    if "targets" in params:
+        value = params["targets"].get(str(as_of.year))
+        if value is None:
+            return _target(rule, rule.title, None, None, None, f"{as_of.year} 年该规则没有年度目标。{why}")
+        target = Decimal(str(value))
+    else:
+        value = next((params[k] for k in ("target_share", "min_labour_share") if k in params), None)
+        target = Decimal(str(value)) if value is not None else None
+    if target is not None:
+        return _target(rule, rule.title, target, None, None, f"{as_of.year} 年目标 {_pct(target)}。{why}")
+    parts = []
+    if "per_beds" in params:
+        parts.append(f"每 {params['per_beds']} 张床位 1 名社工")
+    if "per_elderly" in params:
+        parts.append(f"每 {params['per_elderly']} 名老人 1 名社工")
+    text = (f"目标：{'、'.join(parts)}。" if parts else "") + why
+    return _target(rule, rule.title, None, None, None, text)
 
 
 async def _station_share(session: AsyncSession, code: str, as_of: dt.date) -> Decimal | None:
@@ -285,7 +314,7 @@ async def _org_shares(
             )
             .join(Employment, and_(Employment.organization_id == Organization.id, _in_post(as_of)))
             .join(Practitioner, Practitioner.id == Employment.practitioner_id)
-            .where(_in_region(Organization.region_code, code), Organization.org_type.in_(org_types))
+            .where(_in_region(Organization.region_code, code), Organization.org_type.in_(org_types), _existed(as_of))
             .group_by(Organization.id, Organization.name)
             .order_by(Organization.id)
         )
@@ -315,7 +344,7 @@ async def _region_targets(session: AsyncSession, rule: PolicyRule, code: str, as
             await session.scalar(
                 select(func.count(func.distinct(Certification.practitioner_id)))
                 .join(Practitioner, Practitioner.id == Certification.practitioner_id)
-                .where(Practitioner.region_code.between(lo, hi), Certification.verification_status == "verified")
+                .where(Practitioner.region_code.between(lo, hi), verified_by(as_of))
             )
             or 0
         )
@@ -334,7 +363,9 @@ async def _region_targets(session: AsyncSession, rule: PolicyRule, code: str, as
         actual = int(
             await session.scalar(
                 select(func.count()).where(
-                    _in_region(Organization.region_code, code), Organization.org_type == "service_org"
+                    _in_region(Organization.region_code, code),
+                    Organization.org_type == "service_org",
+                    _existed(as_of),
                 )
             )
             or 0
@@ -357,7 +388,11 @@ async def _region_targets(session: AsyncSession, rule: PolicyRule, code: str, as
                 select(Region.code, Region.name, func.count(Organization.id))
                 .outerjoin(
                     Organization,
-                    and_(Organization.region_code == Region.code, Organization.org_type == "service_org"),
+                    and_(
+                        Organization.region_code == Region.code,
+                        Organization.org_type == "service_org",
+                        _existed(as_of),
+                    ),
                 )
                 .where(Region.code.between(lo, hi), Region.level == 3, Region.active)
                 .group_by(Region.code, Region.name)

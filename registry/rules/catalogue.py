@@ -25,6 +25,7 @@ KINDS = (
     "station_hours",
     "region_target",
     "report_only",
+    "back_pay",
 )
 TRUST = ("official", "draft", "secondary", "product_default")
 

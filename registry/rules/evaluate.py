@@ -38,25 +38,58 @@ def month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def best_valid_cert(facts: Facts, day: dt.date) -> Cert | None:
-    valid = [c for c in facts.certs if c.valid_on(day)]
+def best_valid_cert(facts: Facts, day: dt.date, *, entitled: bool = False) -> Cert | None:
+    """The highest certificate valid on the day; ``entitled``: judged as a late verification
+    establishes it (verified now, whenever that was), not as it was known on the day."""
+    valid = [c for c in facts.certs if (c.entitled_on(day) if entitled else c.valid_on(day))]
     return max(valid, key=lambda c: (LEVEL_RANK[c.level], c.id)) if valid else None
 
 
-def _registration_finding(rule: PolicyRule | None, facts: Facts, day: dt.date) -> tuple[Cert | None, Finding | None]:
-    cert = best_valid_cert(facts, day)
+def _why_not_valid(cert: Cert, day: dt.date) -> str:
+    """Why a verified certificate is not a valid one on the day, leading with the condition that
+    decides: a cancellation, a suspension, a lapsed or not yet running registration, and only
+    then a verification established after the day."""
+    name = f"{LABELS[cert.level]}证书（{cert.number}）"
+    hold = cert.hold_on(day)
+    if hold is not None and hold.kind == "cancellation":
+        return f"{name}已于 {hold.start} 注销" + (f"（{hold.note}）" if hold.note else "") + "。"
+    if hold is not None:
+        until = f"至 {hold.end}" if hold.end else "起"
+        return f"{name}登记 {hold.start} {until}暂停" + (f"（{hold.note}）" if hold.note else "") + "。"
+    if cert.registration_on(day) is None:
+        if not cert.registrations:
+            return f"{name}未办理登记。"
+        lapsed = cert.last_registration_before(day)
+        if lapsed is not None:
+            return f"{name}的登记有效期已于 {lapsed.end} 届满，须办理再登记后方为有效证书。"
+        return f"{name}的登记有效期自 {cert.registrations[0].start} 起，{day} 尚未生效。"
+    return f"{name}于 {cert.verified_on} 核验通过，晚于 {day}，{day} 时尚不是已核验的有效证书。"
+
+
+def _registration_finding(
+    rule: PolicyRule | None, facts: Facts, day: dt.date, *, entitled: bool = False
+) -> tuple[Cert | None, Finding | None]:
+    cert = best_valid_cert(facts, day, entitled=entitled)
     if rule is None:
         return cert, None
     if cert is not None:
+        period = cert.registration_on(day)
+        assert period is not None
+        renewal = "（再登记）" if period.kind == "renewal" else ""
+        late = (
+            f"证书于 {cert.verified_on} 核验确认，登记在先，应发自登记有效之月起。"
+            if entitled and cert.verified_on is not None and cert.verified_on > day
+            else ""
+        )
         return cert, Finding.of(
             rule,
             True,
-            f"持有已核验的{LABELS[cert.level]}证书（{cert.number}），登记有效期 {cert.registration_from} 至 "
-            f"{cert.registration_to}，{day} 在有效期内。",
+            f"持有已核验的{LABELS[cert.level]}证书（{cert.number}），登记有效期{renewal} {period.start} 至 "
+            f"{period.end}，{day} 在有效期内。{late}",
             level=cert.level,
             certificate_number=cert.number,
-            registration_from=cert.registration_from,
-            registration_to=cert.registration_to,
+            registration_from=period.start,
+            registration_to=period.end,
             day=day,
         )
     verified = [c for c in facts.certs if c.status == "verified"]
@@ -65,21 +98,13 @@ def _registration_finding(rule: PolicyRule | None, facts: Facts, day: dt.date) -
     elif not verified:
         text = "证书尚未核验通过（待核验或已驳回）。"
     else:
-        latest = max(verified, key=lambda c: (c.registration_to or dt.date.min, LEVEL_RANK[c.level]))
-        if latest.registration_from is None or latest.registration_to is None:
-            text = f"{LABELS[latest.level]}证书（{latest.number}）未办理登记。"
-        elif latest.verified_on is not None and latest.verified_on > day and latest.registration_from <= day:
-            text = (
-                f"{LABELS[latest.level]}证书（{latest.number}）于 {latest.verified_on} 核验通过，晚于 {day}，"
-                f"{day} 时尚不是已核验的有效证书。"
-            )
-        elif latest.registration_to < day:
-            text = (
-                f"{LABELS[latest.level]}证书（{latest.number}）的登记有效期已于 {latest.registration_to} 届满，"
-                "须办理再登记后方为有效证书。"
-            )
-        else:
-            text = f"{LABELS[latest.level]}证书（{latest.number}）的登记有效期自 {latest.registration_from} 起，{day} 尚未生效。"
+        # The certificate nearest to being valid on the day speaks: one registered then (so only
+        # a hold or the verification day failed), else the one registered most recently.
+        def rank(c: Cert) -> tuple[int, dt.date, int]:
+            latest = c.registrations[-1].end if c.registrations else None
+            return (c.registration_on(day) is not None, latest or dt.date.min, LEVEL_RANK[c.level])
+
+        text = _why_not_valid(max(verified, key=rank), day)
     return None, Finding.of(rule, False, text, day=day)
 
 
@@ -100,8 +125,9 @@ def registration(facts: Facts, book: RuleBook, day: dt.date) -> Decision:
 # --- the monthly allowance ------------------------------------------------------------------------
 
 
-def allowance(facts: Facts, book: RuleBook, year: int, month: int) -> Decision:
-    """HB-ALW-100-200 (all versions): judged on the month's cut-off day (its last day)."""
+def allowance(facts: Facts, book: RuleBook, year: int, month: int, *, entitled: bool = False) -> Decision:
+    """HB-ALW-100-200 (all versions): judged on the month's cut-off day (its last day), with the
+    facts that held that day; ``entitled``: with the verification known now (back pay)."""
     cutoff = month_end(year, month)
     period = f"{year}-{month:02d}"
     spell = facts.spell_on(cutoff)
@@ -128,7 +154,7 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int) -> Decision:
                 organization_id=spell.organization_id,
             )
         )
-    cert, reg = _registration_finding(book.resolve("registration", region, cutoff), facts, cutoff)
+    cert, reg = _registration_finding(book.resolve("registration", region, cutoff), facts, cutoff, entitled=entitled)
     if reg is not None:
         findings.append(reg)
     eligible = in_post and cert is not None
@@ -304,24 +330,28 @@ def continuing_education(facts: Facts, book: RuleBook, year: int, as_of: dt.date
     rule = book.resolve("ce_cycle", region, day)
     if rule is not None:
         cert = best_valid_cert(facts, day)
+        period = cert.registration_on(day) if cert else None
         if cert is None:
             # No period running on the day: judge the one that ended within the year, if any.
             ended_in_year = [
-                c
+                (p, c)
                 for c in facts.certs
-                if c.status == "verified" and c.registration_to is not None and first <= c.registration_to <= day
+                if c.status == "verified"
+                for p in c.registrations
+                if p.end is not None and first <= p.end <= day
             ]
-            cert = max(ended_in_year, key=lambda c: (c.registration_to, LEVEL_RANK[c.level]), default=None)
-        if cert is not None and cert.registration_from and cert.registration_to:
+            if ended_in_year:
+                period, cert = max(ended_in_year, key=lambda pc: (pc[0].end or first, LEVEL_RANK[pc[1].level]))
+        if cert is not None and period is not None and period.end is not None:
             need = Decimal(str(rule.params["hours"][cert.level]))
-            got = _sum(facts, rule, cert.registration_from, cert.registration_to, ALL_CATEGORIES)
+            got = _sum(facts, rule, period.start, period.end, ALL_CATEGORIES)
             met = got >= need
-            ended = cert.registration_to <= as_of
+            ended = period.end <= as_of
             findings.append(
                 Finding.of(
                     rule,
                     True if met else (False if ended else None),
-                    f"登记期（{cert.registration_from} 至 {cert.registration_to}）已核验继续教育 {one_place(got)} 小时，"
+                    f"登记期（{period.start} 至 {period.end}）已核验继续教育 {one_place(got)} 小时，"
                     f"{LABELS[cert.level]}要求不少于 {need} 小时"
                     + (
                         "，已满足再登记要求。"
@@ -330,8 +360,8 @@ def continuing_education(facts: Facts, book: RuleBook, year: int, as_of: dt.date
                     ),
                     hours=one_place(got),
                     required=need,
-                    period_from=cert.registration_from,
-                    period_to=cert.registration_to,
+                    period_from=period.start,
+                    period_to=period.end,
                     unit="小时",
                 )
             )
@@ -354,12 +384,12 @@ def continuing_education(facts: Facts, book: RuleBook, year: int, as_of: dt.date
 # --- salary against the benchmark ------------------------------------------------------------------
 
 
-def _benchmark(facts: Facts, basis: str, year: int, region: str) -> tuple[Decimal, str, str] | None:
-    """The figure of the region, else of its city, else of its province."""
+def _benchmark(facts: Facts, basis: str, year: int, region: str) -> tuple[Decimal, str, str, str] | None:
+    """The figure of the region, else of its city, else of its province (with the region's name)."""
     for code in (region, region[:4] + "00", region[:2] + "0000"):
         for b in facts.benchmarks:
             if b.region_code == code and b.year == year and b.basis == basis:
-                return b.amount, code, b.source
+                return b.amount, code, b.source, b.region_name
     return None
 
 
@@ -393,7 +423,10 @@ def salary(facts: Facts, book: RuleBook, year: int) -> Decision:
             f"尚未登记 {year - 1} 年{BASIS_LABELS[basis]}（{spell.region_code} 及上级地区均无数据），无法对标。",
         )
         return Decision("salary", str(year), None, f"{year} 年薪酬暂无法对标。", (finding,))
-    benchmark, bench_region, source = bench
+    benchmark, bench_region, source, bench_name = bench
+    where = f"{bench_name}（{bench_region}）" if bench_name else bench_region
+    if bench_region != spell.region_code:
+        where += "，所在区划未公布，取上级区划数据"
     exact = benchmark * multiplier
     # Compared exactly; shown rounded up to the cent, so that pay at or above the figure shown
     # is always compliant and pay below it never is.
@@ -406,7 +439,7 @@ def salary(facts: Facts, book: RuleBook, year: int) -> Decision:
         return Decision("salary", str(year), None, f"{year} 年薪酬{status}。", (finding,))
     annual = pay.annual
     met = annual >= exact
-    basis_text = f"{year - 1} 年{BASIS_LABELS[basis]} {yuan(benchmark)} 元（{bench_region}）"
+    basis_text = f"{year - 1} 年{BASIS_LABELS[basis]} {yuan(benchmark)} 元（{where}）"
     times = "" if multiplier == 1 else f" × {multiplier}"
     monthly = "（按月薪 × 12 计）" if pay.period == "monthly" else ""
     text = f"{year} 年薪酬 {yuan(annual)} 元{monthly}，对标线 {basis_text}{times} = {yuan(threshold)} 元，" + (
@@ -421,6 +454,7 @@ def salary(facts: Facts, book: RuleBook, year: int) -> Decision:
         benchmark=yuan(benchmark),
         benchmark_year=year - 1,
         benchmark_region=bench_region,
+        benchmark_region_name=bench_name,
         benchmark_source=source,
         multiplier=multiplier,
         threshold=yuan(threshold),

@@ -4,42 +4,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
 from registry.accounts.actor import Actor
+from registry.certifications.history import certs_of
 from registry.models import (
     AwardRow,
     CeRecordRow,
-    Certification,
     Employment,
     Organization,
     Practitioner,
+    Region,
     SalaryBenchmarkRow,
     SalaryRecordRow,
 )
 from registry.practitioners.service import get_practitioner
 from registry.rules import evaluate
-from registry.rules.model import AwardHeld, Benchmark, CeRecord, Cert, Facts, Pay, Spell
+from registry.rules.model import AwardHeld, Benchmark, CeRecord, Facts, Pay, Spell
 from registry.rules.schemas import DecisionsRead
 from registry.rules.service import decision_read, rule_book
 
 
-def cert_fact(c: Any) -> Cert:
-    """From a ``Certification`` or a Core row with the same column names."""
-    verified_on = c.verified_at.astimezone(clock.CHINA).date() if c.verified_at else None
-    return Cert(
-        c.id,
-        c.level,
-        c.certificate_number,
-        c.verification_status,
-        c.registration_valid_from,
-        c.registration_valid_to,
-        verified_on,
+async def _benchmarks(session: AsyncSession, codes: set[str]) -> tuple[Benchmark, ...]:
+    """The reference wages of these regions, each with its region's name."""
+    if not codes:
+        return ()
+    rows = await session.execute(
+        select(SalaryBenchmarkRow, Region.name)
+        .outerjoin(Region, Region.code == SalaryBenchmarkRow.region_code)
+        .where(SalaryBenchmarkRow.region_code.in_(codes))
     )
+    return tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source, name or "") for b, name in rows.all())
 
 
 async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
@@ -50,17 +47,13 @@ async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
             .where(Employment.practitioner_id == person.id)
         )
     ).all()
-    certs = (await session.scalars(select(Certification).where(Certification.practitioner_id == person.id))).all()
+    certs = (await certs_of(session, [person.id])).get(person.id, [])
     ce = (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id == person.id))).all()
     pay = (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id == person.id))).all()
     awards = (await session.scalars(select(AwardRow).where(AwardRow.practitioner_id == person.id))).all()
     regions = {region for _, region in spells} | ({person.region_code} if person.region_code else set())
     chain = {code for r in regions for code in (r, r[:4] + "00", r[:2] + "0000")}
-    benchmarks = (
-        (await session.scalars(select(SalaryBenchmarkRow).where(SalaryBenchmarkRow.region_code.in_(chain)))).all()
-        if chain
-        else []
-    )
+    benchmarks = await _benchmarks(session, chain)
     return Facts(
         practitioner_id=person.id,
         birth_date=person.birth_date,
@@ -70,10 +63,10 @@ async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
             Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
             for e, region in spells
         ),
-        certs=tuple(cert_fact(c) for c in certs),
+        certs=tuple(certs),
         ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status) for r in ce),
         pay={p.year: Pay(p.year, p.amount, p.period, p.status) for p in pay},
-        benchmarks=tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source) for b in benchmarks),
+        benchmarks=benchmarks,
         awards=tuple(AwardHeld(a.programme, a.status, a.round or None) for a in awards),
     )
 
@@ -108,9 +101,7 @@ async def load_facts_many(session: AsyncSession, people: Sequence[Practitioner])
         spells.setdefault(e.practitioner_id, []).append(
             Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
         )
-    certs: dict[int, list[Cert]] = {}
-    for c in (await session.scalars(select(Certification).where(Certification.practitioner_id.in_(ids)))).all():
-        certs.setdefault(c.practitioner_id, []).append(cert_fact(c))
+    certs = await certs_of(session, ids)
     ce: dict[int, list[CeRecord]] = {}
     for r in (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id.in_(ids)))).all():
         ce.setdefault(r.practitioner_id, []).append(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status))
@@ -122,12 +113,7 @@ async def load_facts_many(session: AsyncSession, people: Sequence[Practitioner])
         awards.setdefault(a.practitioner_id, []).append(AwardHeld(a.programme, a.status, a.round or None))
     regions = {s.region_code for ss in spells.values() for s in ss} | {p.region_code for p in people if p.region_code}
     chain = {code for r in regions for code in (r, r[:4] + "00", r[:2] + "0000")}
-    benchmarks = tuple(
-        Benchmark(b.region_code, b.year, b.basis, b.amount, b.source)
-        for b in (
-            await session.scalars(select(SalaryBenchmarkRow).where(SalaryBenchmarkRow.region_code.in_(chain)))
-        ).all()
-    )
+    benchmarks = await _benchmarks(session, chain)
     return {
         p.id: Facts(
             practitioner_id=p.id,

@@ -115,25 +115,65 @@ class Spell:
 
 
 @dataclass(frozen=True)
+class Period:
+    """A dated fact of a certificate in force: a registration period (first or renewal), a
+    suspension (open when ``end`` is None) or a cancellation (from ``start`` on, for good)."""
+
+    kind: str  # registration / renewal / suspension / cancellation
+    start: dt.date
+    end: dt.date | None
+    authority: str | None = None
+    note: str | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+REGISTRATION_KINDS = ("registration", "renewal")
+
+
+@dataclass(frozen=True)
 class Cert:
     id: int
     level: str
     number: str
     status: str
-    registration_from: dt.date | None
-    registration_to: dt.date | None
-    # The (China) date it was verified; a certificate verified after a cut-off day does not
-    # count for that day. None: not known, taken as verified before any day judged.
+    # A single registration period (the shape before periods were rows); ``periods`` wins.
+    registration_from: dt.date | None = None
+    registration_to: dt.date | None = None
+    # The day the authenticity was established; a certificate verified after a cut-off day is
+    # not a verified certificate on that day. None: not known, taken as verified before any day.
     verified_on: dt.date | None = None
+    periods: tuple[Period, ...] = ()
+
+    @functools.cached_property
+    def registrations(self) -> tuple[Period, ...]:
+        found = [p for p in self.periods if p.kind in REGISTRATION_KINDS]
+        if not self.periods and self.registration_from is not None and self.registration_to is not None:
+            found = [Period("registration", self.registration_from, self.registration_to)]
+        return tuple(sorted(found, key=lambda p: p.start))
+
+    def registration_on(self, day: dt.date) -> Period | None:
+        running = [p for p in self.registrations if p.covers(day)]
+        return running[-1] if running else None
+
+    def hold_on(self, day: dt.date) -> Period | None:
+        """The suspension or cancellation in force on the day, if any (a cancellation first)."""
+        holds = [p for p in self.periods if p.kind in ("suspension", "cancellation") and p.covers(day)]
+        return min(holds, key=lambda p: (p.kind != "cancellation", p.start)) if holds else None
+
+    def last_registration_before(self, day: dt.date) -> Period | None:
+        ended = [p for p in self.registrations if p.end is not None and p.end < day]
+        return max(ended, key=lambda p: p.end or p.start) if ended else None
+
+    def entitled_on(self, day: dt.date) -> bool:
+        """Verified (whenever), registered on the day and neither suspended nor cancelled then:
+        what a late verification establishes for a past day."""
+        return self.status == "verified" and self.registration_on(day) is not None and self.hold_on(day) is None
 
     def valid_on(self, day: dt.date) -> bool:
-        return (
-            self.status == "verified"
-            and (self.verified_on is None or self.verified_on <= day)
-            and self.registration_from is not None
-            and self.registration_to is not None
-            and self.registration_from <= day <= self.registration_to
-        )
+        """What held on the day: entitled, and the verification already established by then."""
+        return self.entitled_on(day) and (self.verified_on is None or self.verified_on <= day)
 
 
 @dataclass(frozen=True)
@@ -164,6 +204,7 @@ class Benchmark:
     basis: str
     amount: Decimal  # yuan per year
     source: str = ""
+    region_name: str = ""  # e.g. 株洲市: said with the code when the figure is a parent region's
 
 
 @dataclass(frozen=True)
