@@ -30,7 +30,8 @@ _CERT_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 _REGION = re.compile(r"^\d{6}$")
 MAX_HOURS_PER_DAY = Decimal(24)
 SAMPLE_SIZE = 5
-KINDS_ORDER = ("practitioners", "employment", "certifications", "ce", "salaries")
+KINDS_ORDER = ("practitioners", "employment", "certifications", "registrations", "ce", "salaries")
+MAX_NOTICES = 2000
 
 
 def add_years(day: dt.date, years: int) -> dt.date:
@@ -49,7 +50,24 @@ class Plan:
         default_factory=lambda: {k: {"created": 0, "updated": 0, "unchanged": 0} for k in KINDS_ORDER}
     )
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in KINDS_ORDER})
+    # What the commit will do differently from what a row says, row by row (not problems: the
+    # file may be committed), e.g. a verification date not taken from someone who may not verify.
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    notice_count: int = 0
     rows: int = 0
+
+    def notice(self, row: Row, column: str, code: str, message: str) -> None:
+        self.notice_count += 1
+        if len(self.notices) < MAX_NOTICES:
+            self.notices.append(
+                {
+                    "sheet": row.sheet.name,
+                    "row": row.number,
+                    "column": row.sheet.heading(column),
+                    "code": code,
+                    "message": message,
+                }
+            )
 
     def note(self, kind: str, action: str, row: Row, who: str, changes: list[str] | None = None) -> None:
         self.counts[kind]["created" if action == "create" else "updated" if action == "update" else "unchanged"] += 1
@@ -68,6 +86,8 @@ class Plan:
             "ignored_sheets": data.ignored,
             "counts": {k: c for k, c in self.counts.items() if any(c.values())},
             "samples": {k: s for k, s in self.samples.items() if s},
+            "notices": self.notices,
+            "notice_count": self.notice_count,
         }
 
 
@@ -81,6 +101,7 @@ class Lookups:
     orgs_by_name: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     org_regions: dict[int, str] = field(default_factory=dict)
     certs: dict[str, dict[str, Any]] = field(default_factory=dict)  # by number
+    periods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # in force, by certificate number
     spells: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by practitioner id
     ce: dict[tuple[int, dt.date], list[dict[str, Any]]] = field(default_factory=dict)
     salaries: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
@@ -216,6 +237,47 @@ def _certification_cells(row: Row, today: dt.date) -> dict[str, Any]:
         if start > today:
             row.err("registration_valid_from", "registration_future", "登记有效期起不能晚于今天。")
     values["registration_valid_from"], values["registration_valid_to"] = start, end
+    values["registration_authority"] = row.text("registration_authority", max_length=100)
+    verified_on = values["verified_on"] = row.date("verified_on")
+    evidence = values["verification_evidence"] = row.text("verification_evidence", max_length=500)
+    if verified_on is not None:
+        if verified_on > today:
+            row.err("verified_on", "verified_on_future", "核验日期不能晚于今天。")
+        elif year is not None and verified_on.year < year:
+            row.err("verified_on", "verified_on_before_exam", "核验日期不能早于考试年度。")
+        elif verified_on < today and evidence is None:
+            row.err(
+                "verification_evidence",
+                "evidence_required",
+                "核验日期早于今天时须填写核验依据，如“2024-03 纸质核验，档案号 …”。",
+            )
+    return values
+
+
+def _registration_cells(row: Row, today: dt.date) -> dict[str, Any]:
+    facts = row.id_number(today)
+    values: dict[str, Any] = {"id_number": facts.number if facts else None}
+    number = row.text("certificate_number", required=True, max_length=40)
+    values["certificate_number"] = number.upper().replace(" ", "") if number else None
+    kind = values["kind"] = row.choice("kind", v.PERIOD_KINDS, "首次登记、再登记、暂停、注销", required=True)
+    start = values["start_date"] = row.date("start_date", required=True)
+    end = row.date("end_date")
+    values["authority"] = row.text("authority", max_length=100)
+    note = values["note"] = row.text("note", max_length=500)
+    if kind is not None and start is not None:
+        if start > today:
+            row.err("start_date", "period_future", "起始日期不能晚于今天。")
+        if kind in ("registration", "renewal"):
+            end = end or default_registration_end(start)
+            if end <= start:
+                row.err("end_date", "registration_end_before_start", "截止日期必须晚于起始日期。")
+        elif kind == "cancellation" and end is not None:
+            row.err("end_date", "cancellation_has_no_end", "注销长期有效，不填截止日期。")
+        elif end is not None and end < start:
+            row.err("end_date", "period_end_before_start", "截止日期不能早于起始日期。")
+        if kind in ("suspension", "cancellation") and note is None:
+            row.err("note", "reason_required", "暂停、注销须在“说明”中写明原因。")
+    values["end_date"] = end
     return values
 
 
@@ -261,6 +323,7 @@ _READERS = {
     "practitioners": _person_cells,
     "employment": _employment_cells,
     "certifications": _certification_cells,
+    "registrations": _registration_cells,
     "ce": _ce_cells,
     "salaries": _salary_cells,
 }
@@ -285,12 +348,16 @@ class Checker:
         self.final_spells: dict[str, list[tuple[int, dt.date, dt.date | None, Row | None]]] = {}
         self.jurisdiction: dict[str, tuple[str | None, int | None]] = {}
         self._scope: dict[tuple[str | None, int | None], bool] = {}
+        self._verify_scope: dict[tuple[str | None, int | None], bool] = {}
+        # The certificates of the file's 证书 sheet: number -> (ID number, exam year, first registration start)
+        self.file_certs: dict[str, tuple[str, int | None, dt.date | None]] = {}
 
     def run(self) -> Plan:
         self._people()
         self._employment()
         self._jurisdiction()
         self._certifications()
+        self._registrations()
         self._ce()
         self._salaries()
         for writes in self.plan.writes.values():
@@ -307,6 +374,14 @@ class Checker:
             allowed = self._scope[key] = self.actor.may_on(
                 "write", region_code=region_code, organization_id=organization_id
             )
+        return allowed
+
+    def may_verify(self, number: str) -> bool:
+        """May the importing user verify certificates where this person belongs (once imported)?"""
+        key = self.about(number)
+        allowed = self._verify_scope.get(key)
+        if allowed is None:
+            allowed = self._verify_scope[key] = self.actor.may_on("verify", region_code=key[0], organization_id=key[1])
         return allowed
 
     def _writable(self, person: dict[str, Any]) -> bool:
@@ -611,6 +686,19 @@ class Checker:
                 # A blank registration keeps the stored one.
                 values["registration_valid_from"] = existing["registration_valid_from"]
                 values["registration_valid_to"] = existing["registration_valid_to"]
+            if existing is not None and values["registration_authority"] is None:
+                values["registration_authority"] = existing["registration_authority"]
+            self.file_certs[number or ""] = (id_number, values["exam_year"], values["registration_valid_from"])
+            verify = self._verification(row, values, id_number, existing)
+            period = {
+                "registration_valid_from": values["registration_valid_from"],
+                "registration_valid_to": values["registration_valid_to"],
+                "registration_authority": values["registration_authority"],
+                "period_id": existing["period_id"] if existing else None,
+                "verify": verify,
+                "verified_on": values["verified_on"] if verify else None,
+                "verification_evidence": values["verification_evidence"] if verify else None,
+            }
             if existing is None:
                 self.plan.writes["certifications"].append(
                     {
@@ -621,11 +709,15 @@ class Checker:
                         "practitioner_id": pid,
                         "certificate_number": number,
                         **{k: values[k] for k in fields},
+                        **period,
+                        "period_changed": values["registration_valid_from"] is not None,
                     }
                 )
                 self.plan.note("certifications", "create", row, f"{number}（{self._who(id_number)}）")
                 continue
-            changes = [k for k in fields if values[k] != existing[k]]
+            changes = [k for k in (*fields, "registration_authority") if values[k] != existing[k]]
+            if verify:
+                changes.append("verified_on")
             if changes:
                 self.plan.writes["certifications"].append(
                     {
@@ -634,7 +726,11 @@ class Checker:
                         "row": row.number,
                         "id": existing["id"],
                         "id_number": id_number,
+                        "certificate_number": number,
                         **{k: values[k] for k in fields},
+                        **period,
+                        "period_changed": any(k.startswith("registration") for k in changes),
+                        "facts_changed": any(k in fields for k in changes),
                     }
                 )
             self.plan.note(
@@ -644,6 +740,138 @@ class Checker:
                 f"{number}（{self._who(id_number)}）",
                 changes,
             )
+
+    def _verification(self, row: Row, values: dict[str, Any], id_number: str, existing: dict[str, Any] | None) -> bool:
+        """Is the row's verification date taken? Only from a user who may verify certificates
+        where the person belongs; otherwise the certificate is (or stays) pending, and the dry
+        run says so on the row."""
+        day = values.get("verified_on")
+        if day is None:
+            return False
+        if existing is not None and existing["verification_status"] == "verified" and existing["verified_on"] == day:
+            return False  # already so
+        if not self.may_verify(id_number):
+            self.plan.notice(
+                row,
+                "verified_on",
+                "verification_not_taken",
+                f"核验日期 {day} 未采用：您无权核验该地区的证书，导入后为待核验，由辖区民政工作人员核验。",
+            )
+            return False
+        return True
+
+    def _registrations(self) -> None:
+        """The 登记记录 sheet: registrations, renewals, suspensions and cancellations of
+        certificates in the registry or in this file's 证书 sheet."""
+        seen: dict[tuple[str, str, dt.date], int] = {}
+        planned: dict[str, list[tuple[dt.date, dt.date, Row | None]]] = defaultdict(list)
+        for row, values in self.parsed.rows["registrations"]:
+            who = self._resolve(row, values)
+            number = values.get("certificate_number")
+            if who is None or not row.ok or number is None:
+                continue
+            id_number, pid = who
+            existing = self.found.certs.get(number)
+            in_file = self.file_certs.get(number)
+            owner_ok = (existing is not None and existing["practitioner_id"] == pid and pid is not None) or (
+                in_file is not None and in_file[0] == id_number
+            )
+            if not owner_ok:
+                row.err(
+                    "certificate_number",
+                    "certificate_unknown",
+                    "该证书编号不在库中此人名下，也不在本文件“证书”表中此人的行里；请先登记证书。",
+                )
+                continue
+            if (
+                existing is not None
+                and existing["verification_status"] == "verified"
+                and not self.may_verify(id_number)
+            ):
+                row.err(
+                    "certificate_number",
+                    "registration_needs_verifier",
+                    "该证书已核验，其登记、暂停、注销记录须由辖区民政工作人员录入。",
+                )
+                continue
+            kind, start, end = values["kind"], values["start_date"], values["end_date"]
+            key = (number, kind, start)
+            if key in seen:
+                row.err("start_date", "row_repeated", f"同一证书同一类别同一起始日期的记录已在第 {seen[key]} 行出现。")
+                continue
+            seen[key] = row.number
+            exam = in_file[1] if in_file else existing["exam_year"] if existing else None
+            if kind in ("registration", "renewal") and exam is not None and start.year < exam:
+                row.err("start_date", "registration_before_exam", "登记起始日期不能早于考试年度。")
+                continue
+            if kind == "registration" and in_file is not None and in_file[2] == start:
+                # The 证书 sheet's own first registration: written there.
+                self.plan.note("registrations", "unchanged", row, f"{number} {start}")
+                continue
+            stored = [p for p in self.found.periods.get(number, []) if p["kind"] == kind and p["start_date"] == start]
+            match = stored[0] if stored else None
+            if kind in ("registration", "renewal"):
+                planned[number].append((start, end, row))
+            authority = values["authority"] or (match["authority"] if match else None)
+            note = values["note"] or (match["note"] if match else None)
+            if match is not None and (match["end_date"], match["authority"], match["note"]) == (end, authority, note):
+                self.plan.note("registrations", "unchanged", row, f"{number} {start}")
+                continue
+            self.plan.writes["registrations"].append(
+                {
+                    "action": "create" if match is None else "update",
+                    "sheet": row.sheet.name,
+                    "row": row.number,
+                    "id_number": id_number,
+                    "practitioner_id": pid,
+                    "certificate_number": number,
+                    "kind": kind,
+                    "start_date": start,
+                    "end_date": end,
+                    "authority": authority,
+                    "note": note or ("导入更正" if match is not None else None),
+                    "replaces_id": match["id"] if match else None,
+                }
+            )
+            self.plan.note(
+                "registrations",
+                "create" if match is None else "update",
+                row,
+                f"{number} {start}",
+                [] if match is None else ["end_date"],
+            )
+        # Registration periods of one certificate do not overlap, the stored ones counted.
+        for number, rows in planned.items():
+            replaced = {
+                w["replaces_id"] for w in self.plan.writes["registrations"] if w["certificate_number"] == number
+            }
+            mine = {(start, row.number) for start, _, row in rows if row is not None}
+            periods = list(rows) + [
+                (p["start_date"], p["end_date"], None)
+                for p in self.found.periods.get(number, [])
+                if p["kind"] in ("registration", "renewal")
+                and p["id"] not in replaced
+                and not any(p["start_date"] == start for start, _ in mine)
+            ]
+            in_file = self.file_certs.get(number)
+            if in_file is not None and in_file[2] is not None and not any(p[0] == in_file[2] for p in periods):
+                periods.append((in_file[2], default_registration_end(in_file[2]), None))
+            periods.sort(key=lambda p: p[0])
+            for a, b in itertools.pairwise(periods):
+                if a[1] >= b[0]:
+                    for target in (b[2], a[2]):
+                        if target is not None and target.ok:
+                            target.err(
+                                "start_date",
+                                "registration_overlaps",
+                                f"与该证书的登记有效期 {a[0]} 至 {a[1]} 重叠；如原记录有误，请在系统中更正。",
+                            )
+                            break
+        if any(not row.ok for row, _ in self.parsed.rows["registrations"]):
+            bad = {(r.sheet.name, r.number) for r, _ in self.parsed.rows["registrations"] if not r.ok}
+            self.plan.writes["registrations"] = [
+                w for w in self.plan.writes["registrations"] if (w["sheet"], w["row"]) not in bad
+            ]
 
     def _ce(self) -> None:
         seen: dict[tuple[str, dt.date, str, Decimal], int] = {}

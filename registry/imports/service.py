@@ -314,14 +314,31 @@ async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) 
             "SELECT id, region_code FROM organization WHERE id = ANY($1::bigint[])", spell_orgs
         ):
             found.org_regions[int(r["id"])] = r["region_code"]
-    certs = sorted(parsed.all("certifications", "certificate_number"))
+    certs = sorted(
+        parsed.all("certifications", "certificate_number") | parsed.all("registrations", "certificate_number")
+    )
     if certs:
         for r in await driver.fetch(
-            "SELECT id, practitioner_id, certificate_number, level, exam_year, registration_valid_from,"
-            " registration_valid_to FROM certification WHERE certificate_number = ANY($1::text[])",
+            "SELECT c.id, c.practitioner_id, c.certificate_number, c.level, c.exam_year, c.verification_status,"
+            " c.verified_on, r.id AS period_id, r.start_date AS registration_valid_from,"
+            " r.end_date AS registration_valid_to, r.authority AS registration_authority"
+            " FROM certification c LEFT JOIN LATERAL (SELECT p.id, p.start_date, p.end_date, p.authority"
+            "  FROM certification_period p WHERE p.certification_id = c.id AND p.kind = 'registration'"
+            "  AND NOT p.withdrawn AND NOT EXISTS (SELECT 1 FROM certification_period x WHERE x.replaces_id = p.id)"
+            "  ORDER BY p.start_date, p.id LIMIT 1) r ON true"
+            " WHERE c.certificate_number = ANY($1::text[])",
             certs,
         ):
             found.certs[r["certificate_number"]] = dict(r)
+        for r in await driver.fetch(
+            "SELECT c.certificate_number, p.id, p.kind, p.start_date, p.end_date, p.authority, p.note"
+            " FROM certification_period p JOIN certification c ON c.id = p.certification_id"
+            " WHERE c.certificate_number = ANY($1::text[]) AND NOT p.withdrawn"
+            " AND NOT EXISTS (SELECT 1 FROM certification_period x WHERE x.replaces_id = p.id)"
+            " ORDER BY p.start_date, p.id",
+            certs,
+        ):
+            found.periods.setdefault(r["certificate_number"], []).append(dict(r))
     by_number = {n: int(p["id"]) for n, p in found.people.items()}
     ce_keys = sorted(
         {

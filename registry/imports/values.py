@@ -53,6 +53,14 @@ LEVELS = _choices(
         "senior": ("高级社会工作师", "高级", "高级社工师"),
     }
 )
+PERIOD_KINDS = _choices(
+    {
+        "registration": ("首次登记", "初次登记", "登记"),
+        "renewal": ("再登记", "续期登记", "延续登记"),
+        "suspension": ("暂停", "暂停登记"),
+        "cancellation": ("注销", "注销登记"),
+    }
+)
 CE_CATEGORIES = _choices(
     {
         "training": ("培训", "继续教育培训", "面授培训", "网络培训"),

@@ -90,7 +90,9 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "certifications": (
         "id bigint, id_number text, practitioner_id bigint, certificate_number text, level text, exam_year int,"
-        " registration_valid_from date, registration_valid_to date",
+        " registration_valid_from date, registration_valid_to date, registration_authority text,"
+        " period_id bigint, period_changed boolean, facts_changed boolean, verify boolean, verified_on date,"
+        " verification_evidence text",
         (
             "id",
             "id_number",
@@ -100,6 +102,29 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
             "exam_year",
             "registration_valid_from",
             "registration_valid_to",
+            "registration_authority",
+            "period_id",
+            "period_changed",
+            "facts_changed",
+            "verify",
+            "verified_on",
+            "verification_evidence",
+        ),
+    ),
+    "registrations": (
+        "id bigint, id_number text, practitioner_id bigint, certificate_number text, kind text, start_date date,"
+        " end_date date, authority text, note text, replaces_id bigint",
+        (
+            "id",
+            "id_number",
+            "practitioner_id",
+            "certificate_number",
+            "kind",
+            "start_date",
+            "end_date",
+            "authority",
+            "note",
+            "replaces_id",
         ),
     ),
     "ce": (
@@ -231,29 +256,34 @@ def _employment(t: str) -> list[str]:
     return [create, update]
 
 
-# A changed record that had been verified goes back to be verified again.
-_BACK_TO_PENDING = (
-    " verification_status = CASE WHEN x.verification_status = 'verified' THEN 'pending' ELSE x.verification_status END,"
-    " verified_by_id = CASE WHEN x.verification_status = 'verified' THEN NULL ELSE x.verified_by_id END,"
-    " verified_at = CASE WHEN x.verification_status = 'verified' THEN NULL ELSE x.verified_at END,"
-)
-
-
 def _certifications(t: str) -> list[str]:
-    cols = "practitioner_id, certificate_number, level, exam_year, registration_valid_from, registration_valid_to"
+    cols = "practitioner_id, certificate_number, level, exam_year"
+    # A verification date is in the stage only when the importing user may verify there.
     create = (
-        f"WITH n AS (INSERT INTO certification ({cols}, verification_status) SELECT {cols}, 'pending' FROM {t}"
-        " WHERE action = 'create' ORDER BY row RETURNING *) "
+        f"WITH n AS (INSERT INTO certification ({cols}, verification_status, verified_by_id, verified_at,"
+        " verified_on, verification_evidence)"
+        f" SELECT {cols}, CASE WHEN verify THEN 'verified' ELSE 'pending' END, CASE WHEN verify THEN $1::bigint END,"
+        " CASE WHEN verify THEN now() END, verified_on, verification_evidence"
+        f" FROM {t} WHERE action = 'create' ORDER BY row RETURNING *) "
         + _audit(
             "certification", "create", "n", t, "s.certificate_number = n.certificate_number AND s.action = 'create'"
         )
     )
+    # A changed record that had been verified goes back to be verified again, unless the row
+    # verifies it itself.
+    again = "(s.facts_changed AND x.verification_status = 'verified')"
     update = (
         f"WITH o AS (SELECT c.* FROM certification c JOIN {t} s ON s.id = c.id AND s.action = 'update'),"
         " n AS (UPDATE certification x SET level = s.level, exam_year = s.exam_year,"
-        " registration_valid_from = s.registration_valid_from, registration_valid_to = s.registration_valid_to,"
-        + _BACK_TO_PENDING
-        + f" updated_at = now() FROM {t} s WHERE s.id = x.id AND s.action = 'update' RETURNING x.*) "
+        " verification_status = CASE WHEN s.verify THEN 'verified'"
+        f" WHEN {again} THEN 'pending' ELSE x.verification_status END,"
+        f" verified_by_id = CASE WHEN s.verify THEN $1::bigint WHEN {again} THEN NULL ELSE x.verified_by_id END,"
+        f" verified_at = CASE WHEN s.verify THEN now() WHEN {again} THEN NULL ELSE x.verified_at END,"
+        f" verified_on = CASE WHEN s.verify THEN s.verified_on WHEN {again} THEN NULL ELSE x.verified_on END,"
+        " verification_evidence = CASE WHEN s.verify THEN s.verification_evidence"
+        f" WHEN {again} THEN NULL ELSE x.verification_evidence END,"
+        " rejection_reason = CASE WHEN s.verify THEN NULL ELSE x.rejection_reason END,"
+        f" updated_at = now() FROM {t} s WHERE s.id = x.id AND s.action = 'update' RETURNING x.*) "
         + _audit(
             "certification",
             "update",
@@ -263,7 +293,21 @@ def _certifications(t: str) -> list[str]:
             before="to_jsonb(o) - $6::text[]",
         )
     )
-    return [create, update]
+    # The first registration period of a new certificate; a changed one is a correction (a new
+    # row replacing the stored one, which stays on record).
+    periods = (
+        "WITH n AS (INSERT INTO certification_period"
+        " (certification_id, kind, start_date, end_date, authority, note, replaces_id, created_by_id)"
+        " SELECT c.id, 'registration', s.registration_valid_from, s.registration_valid_to,"
+        " s.registration_authority, CASE WHEN s.period_id IS NULL THEN NULL ELSE '导入更正登记有效期' END,"
+        f" s.period_id, $1 FROM {t} s JOIN certification c ON c.certificate_number = s.certificate_number"
+        " WHERE s.registration_valid_from IS NOT NULL AND s.period_changed ORDER BY s.row RETURNING *) "
+        "INSERT INTO audit_event (" + _AUDIT_COLUMNS + ")"
+        " SELECT $1, $2, 'create', 'certification_period', n.id::text, NULL, to_jsonb(n) - $6::text[],"
+        f" {_detail('s')}, $4, $5, s.a_region, s.a_org, c.practitioner_id"
+        f" FROM n JOIN certification c ON c.id = n.certification_id JOIN {t} s ON s.certificate_number = c.certificate_number"
+    )
+    return [create, update, periods]
 
 
 _RECORD_PENDING = (
@@ -340,10 +384,28 @@ def _salaries(t: str) -> list[str]:
     return [create, update]
 
 
+def _registrations(t: str) -> list[str]:
+    """New periods, and corrections of stored ones (a new row replacing the old, which stays)."""
+    return [
+        "WITH n AS (INSERT INTO certification_period"
+        " (certification_id, kind, start_date, end_date, authority, note, replaces_id, created_by_id)"
+        " SELECT c.id, s.kind, s.start_date, s.end_date, s.authority, s.note, s.replaces_id, $1"
+        f" FROM {t} s JOIN certification c ON c.certificate_number = s.certificate_number ORDER BY s.row"
+        " RETURNING *) "
+        "INSERT INTO audit_event (" + _AUDIT_COLUMNS + ")"
+        " SELECT $1, $2, CASE WHEN n.replaces_id IS NULL THEN 'create' ELSE 'correct' END,"
+        " 'certification_period', n.id::text, NULL, to_jsonb(n) - $6::text[],"
+        f" {_detail('s')}, $4, $5, s.a_region, s.a_org, c.practitioner_id"
+        f" FROM n JOIN certification c ON c.id = n.certification_id JOIN {t} s"
+        " ON s.certificate_number = c.certificate_number AND s.kind = n.kind AND s.start_date = n.start_date"
+    ]
+
+
 _STATEMENTS: dict[str, Callable[[str], list[str]]] = {
     "practitioners": _practitioners,
     "employment": _employment,
     "certifications": _certifications,
+    "registrations": _registrations,
     "ce": _ce,
     "salaries": _salaries,
 }
