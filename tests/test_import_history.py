@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import AuditEvent, Certification, CertificationPeriod
+from registry.models import AuditEvent, Certification, CertificationPeriod, Organization, Practitioner
 from tests.test_imports import JIANGAN, Place, commit, counts, new_ids, place, upload, xlsx
 
 __all__ = ["place"]  # the fixture, shared with the import tests
@@ -142,3 +142,67 @@ async def test_hr_imports_arrive_pending_and_their_renewals_wait_for_a_verifier(
     refused = await upload(anonymous, place.hr, xlsx(suspension, HEADINGS))
     assert [(p["row"], p["code"]) for p in refused["problems"]] == [(2, "registration_needs_verifier")]
     assert refused["can_commit"] is False
+
+
+ORG_HEADINGS = {
+    "单位": ["单位名称", "统一社会信用代码", "单位类型", "所在区划代码", "成立日期", "注销日期"],
+    "人员": ["姓名", "公民身份号码", "学历", "户籍地区划代码"],
+    "任职": ["公民身份号码", "单位名称", "岗位类别", "在岗起始日期"],
+}
+
+
+async def test_organizations_with_their_dates_come_in_with_the_people_who_work_there(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place
+) -> None:
+    n = new_ids(2, "19930303")
+    content = xlsx(
+        {
+            "单位": [
+                ["江岸区新设社工中心", None, "社会工作服务机构", JIANGAN, "2024-05-20", None],
+                [place.org_name, place.org_credit, "社会工作服务机构", JIANGAN, "2016-08-01", None],
+                ["江岸区已撤社工站", None, "基层社会工作服务站", JIANGAN, "2018-01-01", "2023-06-30"],
+            ],
+            "人员": [["新甲", n[0], "本科", JIANGAN], ["新乙", n[1], "大专", JIANGAN]],
+            "任职": [
+                [n[0], "江岸区新设社工中心", "社工机构专职人员", "2024-06-01"],
+                [n[1], place.org_name, "社工机构专职人员", "2024-06-01"],
+            ],
+        },
+        ORG_HEADINGS,
+    )
+    job = await upload(anonymous, place.clerk, content)
+    assert job["problems"] == [], job["problems"]
+    assert job["summary"]["counts"]["organizations"] == {"created": 2, "updated": 1, "unchanged": 0}
+    done = await commit(anonymous, place.clerk, job["id"])
+    assert done["committed"] is True, done
+    session.expire_all()
+    orgs = {
+        o.name: o
+        for o in (await session.scalars(select(Organization).where(Organization.region_code == JIANGAN))).all()
+    }
+    assert orgs["江岸区新设社工中心"].founded_on == dt.date(2024, 5, 20)
+    assert orgs[place.org_name].founded_on == dt.date(2016, 8, 1)
+    assert orgs["江岸区已撤社工站"].closed_on == dt.date(2023, 6, 30)
+    person = await session.scalar(select(Practitioner).where(Practitioner.id_number == n[0]))
+    assert person is not None and person.organization_id == orgs["江岸区新设社工中心"].id
+    audit = await session.scalar(
+        select(func.count()).where(
+            AuditEvent.entity_type == "organization",
+            AuditEvent.action.in_(("create", "update")),
+            AuditEvent.detail["import_id"].astext == str(job["id"]),
+        )
+    )
+    assert audit == 3
+
+    async def service_orgs(day: str) -> int:
+        figures = await anonymous.get(f"/api/regions/{JIANGAN}/figures", params={"as_of": day}, headers=place.clerk)
+        assert figures.status_code == 200, figures.text
+        return int(figures.json()["organizations_by_type"].get("service_org", 0))
+
+    # Before the new centre was founded it is not counted; after, it is.
+    assert await service_orgs("2024-05-31") - await service_orgs("2024-05-01") == 1
+    # The same file again writes nothing; an employer's HR may not import organizations.
+    again = await upload(anonymous, place.clerk, content)
+    assert again["summary"]["counts"]["organizations"] == {"created": 0, "updated": 0, "unchanged": 3}
+    refused = await upload(anonymous, place.hr, content)
+    assert {p["code"] for p in refused["problems"] if p["sheet"] == "单位"} == {"out_of_scope"}

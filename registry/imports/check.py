@@ -30,7 +30,7 @@ _CERT_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 _REGION = re.compile(r"^\d{6}$")
 MAX_HOURS_PER_DAY = Decimal(24)
 SAMPLE_SIZE = 5
-KINDS_ORDER = ("practitioners", "employment", "certifications", "registrations", "ce", "salaries")
+KINDS_ORDER = ("organizations", "practitioners", "employment", "certifications", "registrations", "ce", "salaries")
 MAX_NOTICES = 2000
 
 
@@ -130,6 +130,33 @@ def parse(data: FileData, today: dt.date) -> Parsed:
             row = Row(sheet, number, cells, out.problems)
             out.rows[sheet.kind.key].append((row, reader(row, today)))
     return out
+
+
+def _organization_cells(row: Row, today: dt.date) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    name = row.text("name", required=True, max_length=100)
+    if name is not None and len(name) < 2:
+        row.err("name", "name_too_short", "单位名称至少 2 个字。")
+    values["name"] = name
+    _org_cells(row, values, required=False)
+    values["org_name"] = name
+    values["org_type"] = row.choice(
+        "org_type", v.ORG_TYPES, "社会工作服务机构、基层社会工作服务站、城乡社区、民政服务机构", required=True
+    )
+    region = row.text("region_code", required=True, max_length=20)
+    if region is not None and not _REGION.match(region):
+        row.err("region_code", "region_unknown", f"“{region}”不是 6 位行政区划代码。")
+        region = None
+    values["region_code"] = region
+    founded = values["founded_on"] = row.date("founded_on")
+    closed = values["closed_on"] = row.date("closed_on")
+    if founded is not None and founded > today:
+        row.err("founded_on", "founded_future", "成立日期不能晚于今天。")
+    if closed is not None and closed > today:
+        row.err("closed_on", "closed_future", "注销日期不能晚于今天。")
+    if founded is not None and closed is not None and closed < founded:
+        row.err("closed_on", "closed_before_founded", "注销日期不能早于成立日期。")
+    return values
 
 
 def _person_cells(row: Row, today: dt.date) -> dict[str, Any]:
@@ -320,6 +347,7 @@ def _salary_cells(row: Row, today: dt.date) -> dict[str, Any]:
 
 
 _READERS = {
+    "organizations": _organization_cells,
     "practitioners": _person_cells,
     "employment": _employment_cells,
     "certifications": _certification_cells,
@@ -349,10 +377,15 @@ class Checker:
         self.jurisdiction: dict[str, tuple[str | None, int | None]] = {}
         self._scope: dict[tuple[str | None, int | None], bool] = {}
         self._verify_scope: dict[tuple[str | None, int | None], bool] = {}
+        # Organizations of the file's 单位 sheet not yet in the registry: by code and by name, each
+        # with a stand-in id (minus its row number) until the commit writes it.
+        self.new_orgs_by_code: dict[str, dict[str, Any]] = {}
+        self.new_orgs_by_name: dict[str, list[dict[str, Any]]] = {}
         # The certificates of the file's 证书 sheet: number -> (ID number, exam year, first registration start)
         self.file_certs: dict[str, tuple[str, int | None, dt.date | None]] = {}
 
     def run(self) -> Plan:
+        self._organizations()
         self._people()
         self._employment()
         self._jurisdiction()
@@ -360,9 +393,12 @@ class Checker:
         self._registrations()
         self._ce()
         self._salaries()
-        for writes in self.plan.writes.values():
+        for kind, writes in self.plan.writes.items():
             for write in writes:
-                write["a_region"], write["a_org"] = self.about(write["id_number"])
+                if kind == "organizations":
+                    write["a_region"], write["a_org"] = write["region_code"], write.get("id")
+                else:
+                    write["a_region"], write["a_org"] = self.about(write["id_number"])
         return self.plan
 
     # who ---------------------------------------------------------------------------------------
@@ -419,7 +455,7 @@ class Checker:
     def _org(self, row: Row, values: dict[str, Any], key_prefix: str = "") -> dict[str, Any] | None:
         code, name = values.get("credit_code"), values.get("org_name")
         if code:
-            org = self.found.orgs_by_code.get(code)
+            org = self.found.orgs_by_code.get(code) or self.new_orgs_by_code.get(code)
             if org is None or not self._may(org["region_code"], org["id"]):
                 row.err(
                     "credit_code",
@@ -429,7 +465,11 @@ class Checker:
                 return None
             return org
         if name:
-            orgs = [o for o in self.found.orgs_by_name.get(name, []) if self._may(o["region_code"], o["id"])]
+            orgs = [
+                o
+                for o in [*self.found.orgs_by_name.get(name, []), *self.new_orgs_by_name.get(name, [])]
+                if self._may(o["region_code"], o["id"])
+            ]
             if not orgs:
                 row.err(
                     "org_name",
@@ -448,6 +488,88 @@ class Checker:
         return None
 
     # kinds -------------------------------------------------------------------------------------
+
+    def _organizations(self) -> None:
+        seen: dict[tuple[str, str], int] = {}
+        for row, values in self.parsed.rows["organizations"]:
+            name, code, region = values["name"], values.get("credit_code"), values["region_code"]
+            if not row.ok:
+                continue
+            if region not in self.found.regions:
+                row.err("region_code", "region_unknown", f"{region} 不是有效的行政区划代码。")
+                continue
+            if not self.actor.may_on("manage_org", region_code=region):
+                row.err("region_code", "out_of_scope", f"区划 {region} 不在您的管辖范围内，或您的角色不能登记单位。")
+                continue
+            key = ("code", code) if code else ("name", f"{region}:{name}")
+            if key in seen:
+                row.err("name", "row_repeated", f"同一单位已在第 {seen[key]} 行出现。")
+                continue
+            seen[key] = row.number
+            if code:
+                existing = self.found.orgs_by_code.get(code)
+            else:
+                same = [o for o in self.found.orgs_by_name.get(name, []) if o["region_code"] == region]
+                existing = same[0] if len(same) == 1 else None
+                if len(same) > 1:
+                    row.err(
+                        "name",
+                        "organization_ambiguous",
+                        f"本区划有 {len(same)} 家名为“{name}”的单位，请填写统一社会信用代码。",
+                    )
+                    continue
+            fields = ("name", "org_type", "founded_on", "closed_on")
+            if existing is None:
+                org = {"id": -row.number, "name": name, "credit_code": code, "region_code": region}
+                if code:
+                    self.new_orgs_by_code[code] = org
+                self.new_orgs_by_name.setdefault(name, []).append(org)
+                self.found.org_regions[-row.number] = region
+                self.plan.writes["organizations"].append(
+                    {
+                        "action": "create",
+                        "sheet": row.sheet.name,
+                        "row": row.number,
+                        "pseudo_id": -row.number,
+                        "credit_code": code,
+                        "region_code": region,
+                        **{k: values[k] for k in fields},
+                    }
+                )
+                self.plan.note("organizations", "create", row, name)
+                continue
+            if existing["region_code"] != region:
+                row.err(
+                    "region_code",
+                    "organization_region_differs",
+                    f"库中该单位所在区划为 {existing['region_code']}；变更区划请在系统中办理。",
+                )
+                continue
+            if not self.actor.may_on("manage_org", region_code=existing["region_code"]):
+                row.err("name", "out_of_scope", "该单位不在您的管辖范围内。")
+                continue
+            merged = {k: values[k] if values[k] is not None else existing[k] for k in fields}
+            changes = [k for k in fields if merged[k] != existing[k]]
+            if (
+                merged["closed_on"] is not None
+                and merged["founded_on"] is not None
+                and merged["closed_on"] < merged["founded_on"]
+            ):
+                row.err("closed_on", "closed_before_founded", "注销日期不能早于成立日期。")
+                continue
+            if changes:
+                self.plan.writes["organizations"].append(
+                    {
+                        "action": "update",
+                        "sheet": row.sheet.name,
+                        "row": row.number,
+                        "id": existing["id"],
+                        "credit_code": existing["credit_code"],
+                        "region_code": region,
+                        **merged,
+                    }
+                )
+            self.plan.note("organizations", "update" if changes else "unchanged", row, name, changes)
 
     def _people(self) -> None:
         first_row: dict[str, int] = {}

@@ -281,16 +281,22 @@ async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) 
     for r in await driver.fetch(_PEOPLE_LOCKED if lock else _PEOPLE, numbers):
         found.people[r["id_number"]] = dict(r)
     pids = [int(p["id"]) for p in found.people.values()]
-    regions = sorted(parsed.all("practitioners", "household_region_code"))
+    regions = sorted(parsed.all("practitioners", "household_region_code") | parsed.all("organizations", "region_code"))
     if regions:
         found.regions = {
             r["code"] for r in await driver.fetch("SELECT code FROM region WHERE code = ANY($1::text[])", regions)
         }
-    codes = sorted(parsed.all("employment", "credit_code") | parsed.all("salaries", "credit_code"))
-    names = sorted(parsed.all("employment", "org_name") | parsed.all("salaries", "org_name"))
+    codes = sorted(
+        parsed.all("employment", "credit_code")
+        | parsed.all("salaries", "credit_code")
+        | parsed.all("organizations", "credit_code")
+    )
+    names = sorted(
+        parsed.all("employment", "org_name") | parsed.all("salaries", "org_name") | parsed.all("organizations", "name")
+    )
     if codes or names:
         for r in await driver.fetch(
-            "SELECT id, name, credit_code, region_code FROM organization"
+            "SELECT id, name, credit_code, region_code, org_type, founded_on, closed_on FROM organization"
             " WHERE credit_code = ANY($1::text[]) OR name = ANY($2::text[])",
             codes,
             names,

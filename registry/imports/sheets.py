@@ -66,6 +66,43 @@ ORG_NAME = Column(
 
 KINDS: tuple[Kind, ...] = (
     Kind(
+        "organizations",
+        "单位",
+        ("单位信息", "工作单位", "机构", "单位名录"),
+        (
+            Column(
+                "name",
+                "单位名称",
+                ("工作单位", "机构名称", "名称"),
+                True,
+                "与登记证书上的名称一致",
+                "江岸区社工服务中心",
+            ),
+            Column(
+                "credit_code",
+                "统一社会信用代码",
+                ("信用代码", "单位代码", "工作单位统一社会信用代码"),
+                note="18 位；有则以代码识别单位，否则以“名称 + 区划”识别",
+                example="",
+            ),
+            Column(
+                "org_type",
+                "单位类型",
+                ("类型", "单位类别"),
+                True,
+                "社会工作服务机构、基层社会工作服务站、城乡社区、民政服务机构",
+                "社会工作服务机构",
+            ),
+            Column("region_code", "所在区划代码", ("区划代码", "所在地区划代码"), True, "6 位", "420102"),
+            Column(
+                "founded_on", "成立日期", ("登记日期", "成立（登记）日期", "设立日期"), note="如 2015-04-01", example=""
+            ),
+            Column("closed_on", "注销日期", ("撤销日期", "关闭日期"), note="仍存续的不填", example=""),
+        ),
+        "每个单位一行：库中没有的新登记，已有的更新类型和成立、注销日期；本文件“任职”“薪酬”表可引用本表的单位。"
+        "只有系统管理员和辖区民政工作人员可以导入。",
+    ),
+    Kind(
         "practitioners",
         "人员",
         ("人员信息", "社工", "社工信息", "人员名单"),
@@ -283,6 +320,7 @@ KINDS: tuple[Kind, ...] = (
 )
 KIND_BY_KEY = {k.key: k for k in KINDS}
 KIND_LABELS = {
+    "organizations": "单位",
     "practitioners": "人员",
     "employment": "任职",
     "certifications": "证书",

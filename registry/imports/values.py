@@ -53,6 +53,14 @@ LEVELS = _choices(
         "senior": ("高级社会工作师", "高级", "高级社工师"),
     }
 )
+ORG_TYPES = _choices(
+    {
+        "service_org": ("社会工作服务机构", "社工机构", "社会工作机构"),
+        "grassroots_station": ("基层社会工作服务站", "社工站", "乡镇(街道)社工站"),
+        "community": ("城乡社区", "社区", "村(居)委会", "居委会", "村委会"),
+        "civil_affairs_institution": ("民政服务机构", "民政机构"),
+    }
+)
 PERIOD_KINDS = _choices(
     {
         "registration": ("首次登记", "初次登记", "登记"),

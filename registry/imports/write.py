@@ -55,6 +55,11 @@ def _detail(stage: str) -> str:
 
 
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "organizations": (
+        "id bigint, pseudo_id bigint, name text, credit_code text, org_type text, region_code text,"
+        " founded_on date, closed_on date",
+        ("id", "pseudo_id", "name", "credit_code", "org_type", "region_code", "founded_on", "closed_on"),
+    ),
     "practitioners": (
         "id bigint, name text, name_tokens text[], id_number text, birth_date date, sex text, phone text,"
         " education text, social_work_major boolean, household_region_code text, organization_id bigint,"
@@ -145,6 +150,8 @@ async def write_plan(
 ) -> None:
     driver = await driver_of(session)
     moved: list[int] = []
+    # Organizations created by this file, by the stand-in id the check gave them (minus the row).
+    new_orgs: dict[int, int] = {}
     args = (actor.user_id, actor.username[:60], job_id, actor.request_id or f"import-{job_id}", actor.client_ip)
     for kind in KINDS_ORDER:
         rows = plan.writes[kind]
@@ -159,12 +166,16 @@ async def write_plan(
         if kind == "practitioners":
             for r in rows:
                 r["name_tokens"] = list(_tokens(r["name"]))
+        for r in rows:
+            for key in ("organization_id", "a_org"):
+                if isinstance(r.get(key), int) and r[key] < 0:
+                    r[key] = new_orgs[r[key]]
         records = [tuple(r.get(c) for c in (*_COMMON, *columns)) for r in rows]
         await driver.copy_records_to_table(table, records=records, columns=[*_COMMON, *columns])
         # Temporary tables have no statistics until analysed; without them the joins below are
         # planned for a few hundred rows.
         await driver.execute(f"ANALYZE {table}")
-        if kind != "practitioners":
+        if kind not in ("practitioners", "organizations"):
             await driver.execute(
                 f"UPDATE {table} s SET practitioner_id = p.id FROM practitioner p"
                 " WHERE s.practitioner_id IS NULL AND p.id_number = s.id_number"
@@ -175,6 +186,14 @@ async def write_plan(
             log.debug("import %s %s: %.2f s", job_id, statement[:60], time.perf_counter() - started)
         if kind == "employment":
             moved = [int(r[0]) for r in await driver.fetch(f"SELECT DISTINCT practitioner_id FROM {table}")]
+        if kind == "organizations":
+            new_orgs = {
+                int(r[0]): int(r[1])
+                for r in await driver.fetch(
+                    f"SELECT s.pseudo_id, o.id FROM {table} s JOIN organization o ON {_SAME_ORG}"
+                    " WHERE s.action = 'create'"
+                )
+            }
         await driver.execute(f"DROP TABLE {table}")
         if tick is not None:
             await tick(len(rows))
@@ -190,12 +209,45 @@ def _audit(
     entity: str, action: str, source: str, table: str, join: str, *, before: str = "NULL", extra: str = ""
 ) -> str:
     after = f"to_jsonb(n) - $6::text[]{extra}"
+    person = {"practitioner": "n.id", "organization": "NULL::bigint"}.get(entity, "n.practitioner_id")
+    org = "n.id" if entity == "organization" else "s.a_org"
     return (
         f"INSERT INTO audit_event ({_AUDIT_COLUMNS})"
         f" SELECT $1, $2, '{action}', '{entity}', n.id::text, {before}, {after}, {_detail('s')}, $4, $5,"
-        f" s.a_region, s.a_org, {'n.id' if entity == 'practitioner' else 'n.practitioner_id'}"
+        f" s.a_region, {org}, {person}"
         f" FROM {source} JOIN {table} s ON {join}"
     )
+
+
+# A created organization is the stage row with its code, or without one its name and region.
+_SAME_ORG = (
+    "((s.credit_code IS NOT NULL AND o.credit_code = s.credit_code)"
+    " OR (s.credit_code IS NULL AND o.credit_code IS NULL AND o.name = s.name AND o.region_code = s.region_code))"
+)
+
+
+def _organizations(t: str) -> list[str]:
+    cols = "name, credit_code, org_type, region_code, founded_on, closed_on"
+    create = (
+        f"WITH n AS (INSERT INTO organization ({cols}) SELECT {cols} FROM {t} WHERE action = 'create' ORDER BY row"
+        " RETURNING *) "
+        + _audit("organization", "create", "n", t, "s.action = 'create' AND " + _SAME_ORG.replace("o.", "n."))
+    )
+    update = (
+        f"WITH o AS (SELECT g.* FROM organization g JOIN {t} s ON s.id = g.id AND s.action = 'update'),"
+        " n AS (UPDATE organization g SET name = s.name, org_type = s.org_type, founded_on = s.founded_on,"
+        f" closed_on = s.closed_on, updated_at = now() FROM {t} s WHERE s.id = g.id AND s.action = 'update'"
+        " RETURNING g.*) "
+        + _audit(
+            "organization",
+            "update",
+            "n JOIN o ON o.id = n.id",
+            t,
+            "s.id = n.id AND s.action = 'update'",
+            before="to_jsonb(o) - $6::text[]",
+        )
+    )
+    return [create, update]
 
 
 def _practitioners(t: str) -> list[str]:
@@ -402,6 +454,7 @@ def _registrations(t: str) -> list[str]:
 
 
 _STATEMENTS: dict[str, Callable[[str], list[str]]] = {
+    "organizations": _organizations,
     "practitioners": _practitioners,
     "employment": _employment,
     "certifications": _certifications,
