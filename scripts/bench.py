@@ -479,9 +479,10 @@ async def payroll_rows(report: Report, project: Server, dsn: str, token: str, mo
         read_s, _ = await copy_seconds(
             dsn,
             "SELECT p.id, p.name, p.id_number, e.post_type, e.in_post_from, e.in_post_to, c.level,"
-            " c.registration_valid_from, c.registration_valid_to, c.verification_status FROM practitioner p"
+            " r.start_date, r.end_date, c.verification_status, c.verified_on FROM practitioner p"
             " JOIN employment e ON e.practitioner_id = p.id JOIN organization o ON o.id = e.organization_id"
-            " LEFT JOIN certification c ON c.practitioner_id = p.id WHERE o.region_code BETWEEN $1 AND $2",
+            " LEFT JOIN certification c ON c.practitioner_id = p.id"
+            " LEFT JOIN certification_period r ON r.certification_id = c.id WHERE o.region_code BETWEEN $1 AND $2",
             PROVINCE,
             PROVINCE[:2] + "9999",
         )

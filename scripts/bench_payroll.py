@@ -96,10 +96,9 @@ async def load(dsn: str, n: int) -> float:
                     level,
                     f"B{pid:09d}",
                     2024,
-                    dt.date(2025, 1, 1),
-                    dt.date(2027, 12, 31),
                     "verified",
                     dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+                    dt.date(2025, 1, 2),
                 )
             )
         await conn.copy_records_to_table(
@@ -113,11 +112,14 @@ async def load(dsn: str, n: int) -> float:
                 "level",
                 "certificate_number",
                 "exam_year",
-                "registration_valid_from",
-                "registration_valid_to",
                 "verification_status",
                 "verified_at",
+                "verified_on",
             ],
+        )
+        await conn.execute(
+            "INSERT INTO certification_period (certification_id, kind, start_date, end_date)"
+            " SELECT id, 'registration', DATE '2025-01-01', DATE '2027-12-31' FROM certification"
         )
         await conn.execute(
             "UPDATE practitioner p SET organization_id = e.organization_id, region_code = o.region_code "
@@ -165,8 +167,9 @@ async def bench(url: str, dsn: str) -> list[tuple[str, float, float, str]]:
         t0 = time.perf_counter()
         await bare.copy_from_query(
             "SELECT p.id, p.name, p.id_number, e.post_type, e.in_post_from, e.in_post_to, c.level, "
-            "c.registration_valid_from, c.registration_valid_to FROM practitioner p JOIN employment e ON "
-            "e.practitioner_id = p.id JOIN certification c ON c.practitioner_id = p.id",
+            "r.start_date, r.end_date FROM practitioner p JOIN employment e ON "
+            "e.practitioner_id = p.id JOIN certification c ON c.practitioner_id = p.id "
+            "JOIN certification_period r ON r.certification_id = c.id",
             output=count,
         )
         read_s = time.perf_counter() - t0

@@ -16,7 +16,7 @@ from registry.certifications.history import certs_of
 from registry.db import create_engine, create_session_maker
 from tests.scene import id_number
 
-BEFORE = "0008"
+BEFORE = "0013"
 CERTS = [
     # number, status, registration from, registration to, verified at
     ("MIG-0001", "verified", dt.date(2021, 3, 15), dt.date(2024, 3, 14), "2021-04-01 01:00+08"),

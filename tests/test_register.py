@@ -9,13 +9,13 @@ import datetime as dt
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import clock
 from registry.app import create_app
 from registry.config import Settings
-from registry.models import AuditEvent, Certification, Practitioner, RegisterLookupDay
+from registry.models import AuditEvent, Certification, CertificationPeriod, Practitioner, RegisterLookupDay
 from tests.test_certificates import EXT_A, RARE, Town, build_town
 
 START, END = clock.today() - dt.timedelta(days=400), clock.today() + dt.timedelta(days=700)
@@ -37,6 +37,15 @@ def limited(session_maker: async_sessionmaker[AsyncSession]) -> object:
     return create_app(Settings(register_lookups_per_minute=3), session_maker=session_maker)
 
 
+async def set_period(session: AsyncSession, pid: int, start: dt.date, end: dt.date) -> None:
+    """The person's certificate registered over exactly this period (its other periods gone)."""
+    cert = select(Certification.id).where(Certification.practitioner_id == pid).scalar_subquery()
+    await session.execute(delete(CertificationPeriod).where(CertificationPeriod.certification_id == cert))
+    await session.execute(
+        insert(CertificationPeriod).values(certification_id=cert, kind="registration", start_date=start, end_date=end)
+    )
+
+
 async def number_of(session: AsyncSession, pid: int) -> str:
     return (
         await session.scalars(select(Certification.certificate_number).where(Certification.practitioner_id == pid))
@@ -53,11 +62,7 @@ async def test_both_name_and_number_are_needed_and_only_the_public_facts_are_sho
 
 async def _lookups(anonymous: httpx.AsyncClient, town: Town, session: AsyncSession) -> None:
     number = await number_of(session, town.rare)
-    await session.execute(
-        update(Certification)
-        .where(Certification.practitioner_id == town.rare)
-        .values(registration_valid_from=START, registration_valid_to=END)
-    )
+    await set_period(session, town.rare, START, END)
     await session.commit()
     person = await session.get(Practitioner, town.rare)
     assert person is not None
@@ -95,14 +100,21 @@ async def _lookups(anonymous: httpx.AsyncClient, town: Town, session: AsyncSessi
     assert "某社区居委会" not in page.text  # no employer
 
     # An expired registration says so; an unverified certification is not in the register.
-    await session.execute(
-        update(Certification)
-        .where(Certification.practitioner_id == town.ext_a)
-        .values(registration_valid_from=dt.date(2019, 1, 1), registration_valid_to=dt.date(2021, 12, 31))
-    )
+    await set_period(session, town.ext_a, dt.date(2019, 1, 1), dt.date(2021, 12, 31))
     await session.commit()
     found = (await anonymous.post("/api/register", json={"name": EXT_A, "certificate_number": other})).json()
     assert found["entry"]["status"] == "expired" and found["entry"]["status_label"] == "登记已过有效期"
+    # A cancellation (注销) in force today is said, whatever the period.
+    await set_period(session, town.ext_a, START, END)
+    cert = select(Certification.id).where(Certification.practitioner_id == town.ext_a).scalar_subquery()
+    await session.execute(
+        insert(CertificationPeriod).values(
+            certification_id=cert, kind="cancellation", start_date=START, note="本人申请注销"
+        )
+    )
+    await session.commit()
+    found = (await anonymous.post("/api/register", json={"name": EXT_A, "certificate_number": other})).json()
+    assert found["entry"]["status"] == "cancelled" and found["entry"]["status_label"] == "证书登记已注销"
     await session.execute(
         update(Certification).where(Certification.practitioner_id == town.ext_a).values(verification_status="pending")
     )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.certifications.history import certs_of
 from registry.identity import mask_name
 from registry.models import Certification, Practitioner, Region, RegisterLookupDay
 from registry.schemas import LABELS
@@ -23,7 +24,7 @@ class RegisterEntry(BaseModel):
     name: str  # masked
     level: str
     level_label: str
-    status: str  # registered / expired / not_yet / unregistered
+    status: str  # registered / expired / not_yet / unregistered / suspended / cancelled
     status_label: str
     registered_from: dt.date | None
     registered_to: dt.date | None
@@ -41,6 +42,8 @@ STATUS_LABELS = {
     "expired": "登记已过有效期",
     "not_yet": "登记尚未生效",
     "unregistered": "持证，尚未登记",
+    "suspended": "登记暂停中",
+    "cancelled": "证书登记已注销",
 }
 NOT_FOUND = "没有找到与该姓名和证书编号同时相符的已核验登记记录。请核对后重新输入。"
 INCOMPLETE = "请同时填写姓名和证书编号：只凭其中一项不予查询。"
@@ -62,14 +65,15 @@ def registration_status(valid_from: dt.date | None, valid_to: dt.date | None, to
 
 async def lookup(session: AsyncSession, name: str, number: str, today: dt.date) -> RegisterEntry | None:
     """The person whose full name and certificate number both match a verified certification.
-    The registration period read is the certification's current one."""
+    The registration period shown is the one running today, else the latest; a suspension or
+    cancellation in force today says so."""
     row = (
         await session.execute(
             select(
+                Practitioner.id,
                 Practitioner.name,
+                Certification.id.label("certification_id"),
                 Certification.level,
-                Certification.registration_valid_from,
-                Certification.registration_valid_to,
                 Region.full_name,
             )
             .join(Practitioner, Practitioner.id == Certification.practitioner_id)
@@ -83,15 +87,20 @@ async def lookup(session: AsyncSession, name: str, number: str, today: dt.date) 
     ).first()
     if row is None:
         return None
-    status = registration_status(row.registration_valid_from, row.registration_valid_to, today)
+    cert = next(c for c in (await certs_of(session, [row.id]))[row.id] if c.id == row.certification_id)
+    period = cert.registration_on(today) or (cert.registrations[-1] if cert.registrations else None)
+    hold = cert.hold_on(today)
+    status = registration_status(period.start if period else None, period.end if period else None, today)
+    if hold is not None:
+        status = "cancelled" if hold.kind == "cancellation" else "suspended"
     return RegisterEntry(
         name=mask_name(row.name),
         level=row.level,
         level_label=LABELS[row.level],
         status=status,
         status_label=STATUS_LABELS[status],
-        registered_from=row.registration_valid_from,
-        registered_to=row.registration_valid_to,
+        registered_from=period.start if period else None,
+        registered_to=period.end if period else None,
         region=row.full_name or "—",
     )
 

@@ -453,7 +453,7 @@ async def country_figures(session: AsyncSession, actor: Actor, as_of: dt.date) -
             await session.execute(
                 select(prov, func.count(func.distinct(Certification.practitioner_id)))
                 .join(Practitioner, Practitioner.id == Certification.practitioner_id)
-                .where(Certification.verification_status == "verified")
+                .where(verified_by(as_of))
                 .group_by(prov)
             )
         ).all()

@@ -556,7 +556,10 @@ def qualification(facts: Facts, book: RuleBook, day: dt.date) -> Decision:
         )
     rule = book.resolve("post_level", region, day)
     if rule is not None:
-        cert = max((c for c in facts.certs if c.status == "verified"), key=lambda c: LEVEL_RANK[c.level], default=None)
+        verified = (
+            c for c in facts.certs if c.status == "verified" and (c.verified_on is None or c.verified_on <= day)
+        )
+        cert = max(verified, key=lambda c: LEVEL_RANK[c.level], default=None)
         posts = rule.params.get("posts", {})
         if cert is None:
             findings.append(Finding.of(rule, False, "没有已核验的职业水平证书，不具备社会工作专业技术岗位聘用条件。"))

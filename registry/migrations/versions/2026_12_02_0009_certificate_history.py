@@ -9,7 +9,7 @@ certificate's ``verified_on`` is the China day of its ``verified_at``. The downg
 latest period in force back into the two columns (earlier periods have no place there).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0013
 Create Date: 2026-12-02 14:00:00.000000+00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
