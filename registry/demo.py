@@ -163,7 +163,7 @@ async def seed_demo(
         await session.execute(insert(Employment), spells[start : start + 5000])
     for start in range(0, len(certs), 5000):
         await session.execute(insert(Certification), certs[start : start + 5000])
-    ids = dict((await session.execute(select(Certification.certificate_number, Certification.id))).tuples().all())
+    ids = dict((await session.execute(select(Certification.certificate_number, Certification.id))).all())
     period_rows = [
         {"certification_id": ids[number], "kind": kind, "start_date": start, "end_date": end}
         for number, cert_periods in periods.items()
