@@ -38,6 +38,7 @@ from registry.rules.controllers import PolicyController
 from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
+from registry.web.ce_pages import CePages
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.import_pages import ImportPages
 from registry.web.pages import Pages
@@ -130,6 +131,7 @@ def create_app(
             LoginPages,
             Pages,
             WorkPages,
+            CePages,
             BatchPages,
             ImportPages,
             create_static_files_router(

@@ -3,17 +3,23 @@ CE on pages and the queue that reaches every record, the work inbox."""
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import re
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.config import Settings
+from registry.models import CeRecordRow
 from registry.rules.plain import plain
 from tests.accounts import as_user
-from tests.test_certificates import Town, build_town, download, issue, pdftotext, qr_texts
+from tests.test_certificates import EXT_A, Town, build_town, download, issue, pdftotext, qr_texts
 
 
 @pytest.fixture
@@ -91,3 +97,167 @@ async def test_full_width_serials_and_revoked_pages(anonymous: httpx.AsyncClient
     # The code on the paper is genuine, the certificate is not valid any more: never "签名有效".
     page = await anonymous.get(scanned)
     assert "已撤销" in page.text and "签名有效" not in page.text and "不能作为有效凭证" in page.text
+
+
+async def test_the_audit_trail_on_a_record_reads_in_chinese(anonymous: httpx.AsyncClient, town: Town) -> None:
+    made = await anonymous.post(f"/api/practitioners/{town.rare}/ce-records", json=CE_FORM, headers=town.holder)
+    assert made.status_code == 201, made.text
+    verified = await anonymous.post(f"/api/ce-records/{made.json()['id']}/verify", headers=town.clerk)
+    assert verified.status_code == 200, verified.text
+    page = await anonymous.get(f"/practitioners/{town.rare}", headers=town.clerk)
+    trail = page.text.split('id="audit"', 1)[1]
+    assert "核验通过继续教育记录" in trail and "登记继续教育记录" in trail
+    assert "继续教育记录（2026-03-02 个案管理进阶 6" in trail and "ja-civil" in trail
+    assert "ce_record" not in trail and "| verify |" not in trail
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+NO_FILE = {"evidence": ("", b"", "application/octet-stream")}
+CE_FORM = {
+    "activity_date": "2026-03-02",
+    "hours": "6",
+    "unit": "学时",
+    "category": "training",
+    "provider": "武汉市社会工作协会",
+    "course": "个案管理进阶",
+}
+
+
+async def _ce_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(CeRecordRow)) or 0)
+
+
+async def test_the_holder_submits_ce_with_a_file_that_staff_in_scope_download(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    me = await anonymous.get("/me", headers=town.holder)
+    assert f'href="/practitioners/{town.rare}/ce-records/new"' in me.text
+    form = await anonymous.get(f"/practitioners/{town.rare}/ce-records/new", headers=town.holder)
+    assert form.status_code == 200 and 'id="ce-form"' in form.text
+    sent = await anonymous.post(
+        f"/practitioners/{town.rare}/ce-records/new",
+        data=CE_FORM,
+        files={"evidence": ("结业证书.png", PNG, "image/png")},
+        headers=town.holder,
+    )
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/me?message=")
+    row = (await session.scalars(select(CeRecordRow).order_by(CeRecordRow.id.desc()).limit(1))).one()
+    assert (row.course, row.status, row.practitioner_id) == ("个案管理进阶", "pending", town.rare)
+    got = await anonymous.get(f"/ce-records/{row.id}/evidence", headers=town.clerk)
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"].startswith("image/png")
+    assert "attachment" in got.headers["content-disposition"]
+    assert (await anonymous.get(f"/ce-records/{row.id}/evidence", headers=town.outsider)).status_code == 404
+    # Someone else's record is not the holder's to add to.
+    other = await anonymous.post(
+        f"/practitioners/{town.ext_a}/ce-records/new",
+        data=CE_FORM,
+        files={"evidence": ("a.png", PNG)},
+        headers=town.holder,
+    )
+    assert other.status_code == 404
+
+
+async def test_the_ce_form_reports_every_problem_at_once_and_writes_nothing(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    before = await _ce_count(session)
+    bad = CE_FORM | {"activity_date": "2026-02-30", "hours": "abc", "course": ""}
+    page = await anonymous.post(
+        f"/practitioners/{town.rare}/ce-records/new",
+        data=bad,
+        files={"evidence": ("note.txt", b"just text", "text/plain")},
+        headers=town.holder,
+    )
+    assert page.status_code == 422
+    for key in ("activity_date", "hours", "course", "evidence"):
+        assert f'id="error-{key}"' in page.text, key
+    assert "PDF、JPG 或 PNG" in page.text and 'value="武汉市社会工作协会"' in page.text  # kept what was right
+    # A good form with a file too large: the record is not written without its file.
+    big = b"%PDF-" + b"0" * (5 * 1024 * 1024)
+    page = await anonymous.post(
+        f"/practitioners/{town.rare}/ce-records/new",
+        data=CE_FORM,
+        files={"evidence": ("big.pdf", big, "application/pdf")},
+        headers=town.holder,
+    )
+    assert page.status_code == 422 and 'id="error-evidence"' in page.text and "5 MB" in page.text
+    # The holder must attach the evidence (a browser sends an empty file part when none is chosen).
+    page = await anonymous.post(
+        f"/practitioners/{town.rare}/ce-records/new", data=CE_FORM, files=NO_FILE, headers=town.holder
+    )
+    assert page.status_code == 422 and 'id="error-evidence"' in page.text
+    assert await _ce_count(session) == before
+
+
+async def test_a_clerk_records_ce_on_someones_behalf(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    page = await anonymous.get(f"/practitioners/{town.ext_a}", headers=town.clerk)
+    assert f'href="/practitioners/{town.ext_a}/ce-records/new"' in page.text and "代为登记" in page.text
+    sent = await anonymous.post(
+        f"/practitioners/{town.ext_a}/ce-records/new", data=CE_FORM, files=NO_FILE, headers=town.clerk
+    )
+    assert sent.status_code == 303 and sent.headers["location"].startswith(f"/practitioners/{town.ext_a}?message=")
+    queue = await anonymous.get("/ce-queue", params={"submitted_by": "staff"}, headers=town.clerk)
+    assert "工作人员代录" in queue.text and EXT_A in queue.text
+
+
+async def test_the_queue_reaches_every_record_through_filters_pages_and_bulk_decisions(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    for i in range(130):
+        session.add(
+            CeRecordRow(
+                practitioner_id=town.ext_a if i % 2 else town.bare,
+                activity_date=dt.date(2026, 1, 1) + dt.timedelta(days=i),
+                hours=Decimal(2),
+                unit="学时",
+                category="supervision" if i % 5 == 0 else "training",
+                provider="协会",
+                course=f"课程{i:03d}",
+                status="pending",
+            )
+        )
+    await session.commit()
+    first = await anonymous.get("/ce-queue", headers=town.clerk)
+    assert first.status_code == 200 and 'id="ce-total"' in first.text
+    assert re.search(r"共 <strong>130</strong>", first.text)
+    assert EXT_A in first.text and "王芳" in first.text  # names, not ids
+    # Training only, from March: past the first page of 50.
+    params = {"category": "training", "date_from": "2026-03-01"}
+    page = await anonymous.get("/ce-queue", params=params, headers=town.clerk)
+    total = int(re.search(r"共 <strong>(\d+)</strong>", page.text).group(1))  # type: ignore[union-attr]
+    expected = sum(1 for i in range(130) if i % 5 and dt.date(2026, 1, 1) + dt.timedelta(days=i) >= dt.date(2026, 3, 1))
+    assert total == expected > 50
+    seen: list[str] = []
+    url: str | None = "/ce-queue?" + urlencode(params)
+    while url:
+        page = await anonymous.get(url, headers=town.clerk)
+        seen += re.findall(r'name="ids" value="(\d+)"', page.text)
+        nxt = re.search(r'href="([^"]+)" id="next-page"', page.text)
+        url = html.unescape(nxt.group(1)) if nxt else None
+    assert len(seen) == len(set(seen)) == total
+    last_ids = seen[-3:]
+    # Bulk: reject needs a reason; then verify the last three of the filtered list.
+    back = "/ce-queue?" + urlencode(params)
+    refused = await anonymous.post(
+        "/ce-queue", data={"ids": last_ids, "decision": "reject", "reason": "", "back": back}, headers=town.clerk
+    )
+    assert refused.status_code == 303 and "problem=" in refused.headers["location"]
+    done = await anonymous.post(
+        "/ce-queue", data={"ids": last_ids, "decision": "verify", "back": back}, headers=town.clerk
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith(back + "&message=")
+    statuses = (await session.scalars(select(CeRecordRow.status).where(CeRecordRow.id.in_(map(int, last_ids))))).all()
+    assert set(statuses) == {"verified"}
+    after = await anonymous.get("/ce-queue", params=params, headers=town.clerk)
+    assert f"共 <strong>{total - 3}</strong>" in after.text
+    rejected = await anonymous.post(
+        "/ce-queue", data={"ids": seen[:2], "decision": "reject", "reason": "证明材料不清晰"}, headers=town.clerk
+    )
+    assert "message=" in rejected.headers["location"]
+    # Out of scope: a Hunan clerk sees none of them, and cannot decide them.
+    other = await anonymous.get("/ce-queue", headers=town.outsider)
+    assert "共 <strong>0</strong>" in other.text
+    tried = await anonymous.post("/ce-queue", data={"ids": seen[2:4], "decision": "verify"}, headers=town.outsider)
+    assert "problem=" in tried.headers["location"]

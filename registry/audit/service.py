@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.accounts.actor import Actor, Forbidden, region_code_scope
 from registry.audit.schemas import AuditEventRead
 from registry.identity import mask_id_number, mask_phone
-from registry.models import AuditEvent
+from registry.models import AuditEvent, User
 from registry.schemas import Page
 
 # Derived or secret columns that never go into the trail.
@@ -142,3 +142,11 @@ async def list_events(
         total=len(items),
         total_exact=not has_more and cursor is None,
     )
+
+
+async def display_names(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
+    """Users' names as people know them, for a trail read by staff."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))
+    return {int(i): str(n) for i, n in rows.all()}

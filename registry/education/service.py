@@ -4,19 +4,24 @@ civil-affairs staff; only verified hours count towards any requirement."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
 from registry.audit.service import about, record, snapshot
 from registry.education.schemas import CeRecordCreate, CeRecordRead, CeRecordReject, CeYearTotals
-from registry.errors import Conflict, InvalidInput, NotFound, Problems
-from registry.models import CeRecordRow, Practitioner
+from registry.errors import Conflict, InvalidInput, NotFound, Problems, RegistryError
+from registry.models import CeEvidence, CeRecordRow, Organization, Practitioner, Region, RoleGrant, User
+from registry.models.policy import EVIDENCE_MAX_BYTES
 from registry.practitioners.service import get_practitioner
+from registry.regions.codes import subtree_bounds
 from registry.schemas import Page
 
 MAX_HOURS_PER_DAY = Decimal(24)
@@ -189,3 +194,202 @@ async def queue(
         total=len(rows),
         total_exact=not has_more and cursor is None,
     )
+
+
+# --- evidence files ------------------------------------------------------------------------------
+
+_MAGIC = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+)
+
+
+def evidence_problem(data: bytes) -> tuple[str, str] | None:
+    """What is wrong with an evidence file, as (code, message); None when it may be stored. The
+    type is read from the file's first bytes, never from its name or the browser's word."""
+    if not data:
+        return "evidence_empty", "证明材料文件是空的，请重新选择。"
+    if len(data) > EVIDENCE_MAX_BYTES:
+        return "evidence_too_large", f"证明材料不能超过 {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB，请压缩后再上传。"
+    if not any(data.startswith(magic) for magic, _, _ in _MAGIC):
+        return "evidence_type", "证明材料只能是 PDF、JPG 或 PNG 文件。"
+    return None
+
+
+async def attach_evidence(session: AsyncSession, row: CeRecordRow, filename: str, data: bytes) -> CeEvidence:
+    """Store the file of a record just submitted (checked with ``evidence_problem`` first)."""
+    content_type, suffix = next((t, s) for magic, t, s in _MAGIC if data.startswith(magic))
+    name = "".join(ch for ch in filename.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())[:150]
+    if not name.lower().endswith(suffix) and not (suffix == ".jpg" and name.lower().endswith(".jpeg")):
+        name = (name or "证明材料") + suffix
+    evidence = CeEvidence(
+        ce_record_id=row.id,
+        filename=name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+    )
+    session.add(evidence)
+    await session.flush()
+    return evidence
+
+
+async def get_evidence(session: AsyncSession, actor: Actor, record_id: int) -> CeEvidence:
+    """The file of a record the caller may read (staff in scope, the holder)."""
+    await _scoped(session, actor, record_id)
+    evidence = await session.scalar(select(CeEvidence).where(CeEvidence.ce_record_id == record_id))
+    if evidence is None:
+        raise NotFound("该记录没有上传证明材料。", code="evidence_not_found")
+    return evidence
+
+
+# --- the verification queue on a page -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = "pending"
+    region: str | None = None
+    organization_id: int | None = None
+    category: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    submitted_by: str | None = None  # "self": by the holder; "staff": recorded on their behalf
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    practitioner_id: int
+    name: str
+    organization_name: str | None
+    region_name: str | None
+    activity_date: dt.date
+    hours: Decimal
+    unit: str
+    category: str
+    provider: str
+    course: str
+    evidence_note: str | None
+    evidence_name: str | None
+    submitted_by: str | None
+    on_behalf: bool
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    next_cursor: int | None
+
+
+async def queue_page(
+    session: AsyncSession, actor: Actor, filters: QueueFilters, *, cursor: int | None, limit: int = 50
+) -> QueuePage:
+    """The queue as staff read it: names, employer and region, the file; every filter; a total;
+    keyset pages oldest first, so every record can be reached."""
+    actor.require("verify", "只有民政工作人员可以查看继续教育核验队列。")
+    holder = aliased(RoleGrant)
+    by_holder = (
+        select(holder.id)
+        .where(holder.user_id == CeRecordRow.submitted_by_id, holder.practitioner_id == CeRecordRow.practitioner_id)
+        .exists()
+    )
+    conds = [CeRecordRow.status == filters.status, practitioner_scope(actor, "verify")]
+    if filters.region:
+        lo, hi = subtree_bounds(filters.region)
+        conds.append(Practitioner.region_code.between(lo, hi))
+    if filters.organization_id is not None:
+        conds.append(Practitioner.organization_id == filters.organization_id)
+    if filters.category:
+        conds.append(CeRecordRow.category == filters.category)
+    if filters.date_from:
+        conds.append(CeRecordRow.activity_date >= filters.date_from)
+    if filters.date_to:
+        conds.append(CeRecordRow.activity_date <= filters.date_to)
+    if filters.submitted_by == "self":
+        conds.append(by_holder)
+    elif filters.submitted_by == "staff":
+        conds.append(~by_holder)
+    base = select(CeRecordRow.id).join(Practitioner, Practitioner.id == CeRecordRow.practitioner_id).where(*conds)
+    total = int(await session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    page_ids = base.order_by(CeRecordRow.id).limit(limit + 1)
+    if cursor is not None:
+        page_ids = page_ids.where(CeRecordRow.id > cursor)
+    ids = list((await session.scalars(page_ids)).all())
+    more = len(ids) > limit
+    ids = ids[:limit]
+    rows = (
+        await session.execute(
+            select(
+                CeRecordRow,
+                Practitioner.name,
+                Organization.name,
+                Region.full_name,
+                CeEvidence.filename,
+                User.display_name,
+                by_holder,
+            )
+            .join(Practitioner, Practitioner.id == CeRecordRow.practitioner_id)
+            .outerjoin(Organization, Organization.id == Practitioner.organization_id)
+            .outerjoin(Region, Region.code == Practitioner.region_code)
+            .outerjoin(CeEvidence, CeEvidence.ce_record_id == CeRecordRow.id)
+            .outerjoin(User, User.id == CeRecordRow.submitted_by_id)
+            .where(CeRecordRow.id.in_(ids))
+            .order_by(CeRecordRow.id)
+        )
+    ).all()
+    return QueuePage(
+        rows=[
+            QueueRow(
+                id=r.id,
+                practitioner_id=r.practitioner_id,
+                name=name,
+                organization_name=org,
+                region_name=region,
+                activity_date=r.activity_date,
+                hours=r.hours,
+                unit=r.unit,
+                category=r.category,
+                provider=r.provider,
+                course=r.course,
+                evidence_note=r.evidence_note,
+                evidence_name=file,
+                submitted_by=who,
+                on_behalf=not own,
+            )
+            for r, name, org, region, file, who, own in rows
+        ],
+        total=total,
+        next_cursor=ids[-1] if more and ids else None,
+    )
+
+
+@dataclass
+class BulkOutcome:
+    done: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def decide_many(
+    session: AsyncSession, actor: Actor, record_ids: list[int], decision: str, reason: str | None
+) -> BulkOutcome:
+    """Verify or reject several records: each on its own savepoint, so one refused record (one's
+    own submission, a full day) leaves the others decided and is reported with its reason."""
+    outcome = BulkOutcome()
+    if decision == "reject":
+        data = CeRecordReject(reason=reason or "")  # raises ValidationError without a reason
+    for record_id in dict.fromkeys(record_ids):
+        try:
+            async with session.begin_nested():
+                if decision == "verify":
+                    await verify(session, actor, record_id)
+                else:
+                    await reject(session, actor, record_id, data)
+        except RegistryError as exc:
+            outcome.refused.append((record_id, exc.message))
+        else:
+            outcome.done.append(record_id)
+    return outcome

@@ -20,7 +20,7 @@ from registry.models.oversight import (
     ReminderRun,
 )
 from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
-from registry.models.policy import AwardRow, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
+from registry.models.policy import AwardRow, CeEvidence, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
 from registry.models.practitioner import Employment, Practitioner
 from registry.models.region import Region
 
@@ -33,6 +33,7 @@ __all__ = [
     "CeAuditMember",
     "CeAuditOutcome",
     "CeAuditSample",
+    "CeEvidence",
     "CeRecordRow",
     "CertificateBatch",
     "CertificateRevocation",

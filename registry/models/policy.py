@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
@@ -94,6 +95,30 @@ class CeRecordRow(Base, Timestamps):
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     verified_at: Mapped[datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+
+
+EVIDENCE_TYPES = ("application/pdf", "image/jpeg", "image/png")
+EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+
+
+class CeEvidence(Base):
+    """The file that proves a CE record (a certificate of attendance, a photo of it): kept in
+    the database beside its record, so that it commits and is backed up with it."""
+
+    __tablename__ = "ce_evidence"
+    __table_args__ = (
+        CheckConstraint(in_check("content_type", EVIDENCE_TYPES), name="content_type_known"),
+        CheckConstraint(f"size > 0 AND size <= {EVIDENCE_MAX_BYTES}", name="size_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ce_record_id: Mapped[int] = mapped_column(ForeignKey("ce_record.id", ondelete="CASCADE"), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class SalaryBenchmarkRow(Base, Timestamps):

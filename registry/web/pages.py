@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden
-from registry.audit.service import list_events
+from registry.audit.plain import describe
+from registry.audit.service import display_names, list_events
 from registry.awards.service import award_read, list_awards
 from registry.certificates import service as cert_service
 from registry.certificates.content import KIND_HELP, KIND_LABELS
@@ -228,7 +229,9 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
     awards = [award_read(a) for a in await list_awards(session, actor, practitioner_id)]
     audit = None
     if actor.may("audit"):
-        audit = (await list_events(session, actor, practitioner_id=practitioner_id, limit=30)).items
+        events = (await list_events(session, actor, practitioner_id=practitioner_id, limit=30)).items
+        names = await display_names(session, {e.actor_user_id for e in events if e.actor_user_id})
+        audit = describe(events, names)
     may_issue = actor.may_on(
         "certify", region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
     ) or actor.may_on(
@@ -236,6 +239,9 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
         region_code=person.region_code,
         organization_id=person.organization_id,
         practitioner_id=person.id,
+    )
+    may_submit_ce = actor.may_on(
+        "submit_ce", region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
     )
     last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     return {
@@ -250,6 +256,7 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
         "certificates": await cert_service.list_for_practitioner(session, actor, ctx, practitioner_id),
         "audit": audit,
         "may_issue": may_issue,
+        "may_submit_ce": may_submit_ce,
         "may_revoke": actor.may_on("revoke_certificate", region_code=person.region_code),
         "kind_labels": KIND_LABELS,
         "kind_help": KIND_HELP,

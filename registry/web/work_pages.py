@@ -23,8 +23,6 @@ from registry.accounts.actor import Actor
 from registry.certificates import batch as batches
 from registry.certificates.content import KIND_LABELS
 from registry.certificates.schemas import BatchCreate
-from registry.education import service as education
-from registry.education.schemas import CeRecordReject
 from registry.errors import RegistryError
 from registry.payroll import service as payroll
 from registry.payroll.schemas import RunCreate, RunReturn
@@ -134,42 +132,6 @@ class WorkPages(Controller):
             await db_session.rollback()
             return _new_page(actor, values, {e.field: e.message for e in exc.errors}, exc.message)
         return back(f"/practitioners/{person.id}", message=f"已登记：{person.name}。")
-
-    # --- continuing-education verification queue -------------------------------------------
-
-    @get("/ce-queue", media_type=MediaType.HTML)
-    async def ce_queue(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        actor: NamedDependency[Actor],
-        message: Message = None,
-        problem: Problem = None,
-    ) -> Template:
-        page = await education.queue(db_session, actor, status="pending", cursor=None, limit=100)
-        return Template(
-            template_name="work/ce_queue.html",
-            context={"actor": actor, "page": page, "csrf": actor.session_csrf, "message": message, "problem": problem},
-        )
-
-    @post("/ce-queue/{record_id:int}", media_type=MediaType.HTML)
-    async def ce_decide(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        actor: NamedDependency[Actor],
-        record_id: FromPath[int],
-        data: URLEncodedBody[dict[str, str]],
-    ) -> Redirect:
-        try:
-            if data.get("decision") == "verify":
-                await education.verify(db_session, actor, record_id)
-                return back("/ce-queue", message=f"记录 {record_id} 已核验。")
-            await education.reject(db_session, actor, record_id, CeRecordReject(reason=data.get("reason", "")))
-            return back("/ce-queue", message=f"记录 {record_id} 已驳回。")
-        except ValidationError:
-            return back("/ce-queue", problem="驳回须写明原因（至少 2 个字）。")
-        except RegistryError as exc:
-            await db_session.rollback()
-            return back("/ce-queue", problem=exc.message)
 
     # --- payroll ----------------------------------------------------------------------------
 
