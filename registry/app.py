@@ -41,6 +41,7 @@ from registry.schemas import LABELS
 from registry.web.ce_pages import CePages
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.import_pages import ImportPages
+from registry.web.inbox_pages import InboxPages
 from registry.web.pages import Pages
 from registry.web.security import add_security_headers
 from registry.web.system import SystemController
@@ -132,6 +133,7 @@ def create_app(
             Pages,
             WorkPages,
             CePages,
+            InboxPages,
             BatchPages,
             ImportPages,
             create_static_files_router(

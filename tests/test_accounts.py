@@ -160,7 +160,7 @@ async def test_pages_send_anonymous_browsers_to_login_and_back(anonymous: httpx.
 
 async def test_login_does_not_redirect_off_site(anonymous: httpx.AsyncClient, scene: Scene) -> None:
     response = await page_login(anonymous, "user-clerk", next_url="//evil.example/")
-    assert response.headers["location"] == "/me"
+    assert response.headers["location"] == "/work"  # the inbox (a practitioner goes on to /me)
 
 
 async def test_wrong_password_on_the_page_shows_a_chinese_message(anonymous: httpx.AsyncClient, scene: Scene) -> None:

@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.config import Settings
-from registry.models import CeRecordRow
+from registry.models import CeRecordRow, Certification
 from registry.rules.plain import plain
 from tests.accounts import as_user
 from tests.test_certificates import EXT_A, Town, build_town, download, issue, pdftotext, qr_texts
@@ -261,3 +262,37 @@ async def test_the_queue_reaches_every_record_through_filters_pages_and_bulk_dec
     assert "共 <strong>0</strong>" in other.text
     tried = await anonymous.post("/ce-queue", data={"ids": seen[2:4], "decision": "verify"}, headers=town.outsider)
     assert "problem=" in tried.headers["location"]
+
+
+async def test_the_inbox_counts_what_waits_and_changes_as_work_is_done(
+    anonymous: httpx.AsyncClient, session: AsyncSession, town: Town
+) -> None:
+    def count(page: httpx.Response, key: str) -> int:
+        found = re.search(rf'id="count-{key}">(\d+)<', page.text)
+        assert found, key
+        return int(found.group(1))
+
+    box = await anonymous.get("/work", headers=town.clerk)
+    assert box.status_code == 200 and 'href="/ce-queue"' in box.text
+    before = count(box, "ce")
+    made = await anonymous.post(f"/api/practitioners/{town.rare}/ce-records", json=CE_FORM, headers=town.holder)
+    assert made.status_code == 201
+    assert count(await anonymous.get("/work", headers=town.clerk), "ce") == before + 1
+    await anonymous.post(f"/api/ce-records/{made.json()['id']}/verify", headers=town.clerk)
+    assert count(await anonymous.get("/work", headers=town.clerk), "ce") == before
+    # Registrations running out within 90 days, with the list behind the link.
+    soon = clock.today() + dt.timedelta(days=30)
+    await session.execute(
+        update(Certification).where(Certification.practitioner_id == town.ext_a).values(registration_valid_to=soon)
+    )
+    await session.commit()
+    box = await anonymous.get("/work", headers=town.clerk)
+    assert count(box, "expiring") == 1
+    listing = await anonymous.get("/work/expiring", headers=town.clerk)
+    assert EXT_A in listing.text and str(soon) in listing.text
+    # A payroll clerk verifies nothing: no CE line, but the runs to close.
+    pay = await anonymous.get("/work", headers=town.payroll)
+    assert 'id="count-ce"' not in pay.text and 'id="count-close"' in pay.text
+    # The holder has no inbox: their own record.
+    own = await anonymous.get("/work", headers=town.holder)
+    assert own.status_code == 303 and own.headers["location"] == "/me"

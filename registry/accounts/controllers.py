@@ -225,7 +225,7 @@ def _safe_next(value: str | None) -> str:
     """Only same-site paths, so the login page cannot be used to send people elsewhere."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/me"
+    return "/work"  # staff land on what waits for them; a practitioner goes on to /me
 
 
 def _login_page(

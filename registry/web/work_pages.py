@@ -193,6 +193,11 @@ class WorkPages(Controller):
     ) -> Template:
         run = await payroll.get_run(db_session, actor, run_id)
         lines, _ = await payroll.list_lines(db_session, actor, run_id, cursor=None, limit=200)
+        prepares = actor.may_on("payroll", region_code=run.region_code)
+        approves = actor.may_on("approve_payroll", region_code=run.region_code)
+        # Buttons only for those who may press them (the service still checks every action).
+        may = {"compute": prepares, "submit": prepares, "approve": approves, "return": approves}
+        may["close"] = prepares or approves
         return Template(
             template_name="work/payroll_run.html",
             context={
@@ -201,6 +206,7 @@ class WorkPages(Controller):
                 "lines": lines,
                 "diff": await payroll.diff(db_session, actor, run_id),
                 "actions": RUN_ACTIONS,
+                "may": may,
                 "csrf": actor.session_csrf,
                 "message": message,
                 "problem": problem,
