@@ -186,7 +186,13 @@ class Pages(Controller):
             # Whoever reads every region starts from the whole country, by province.
             country = await country_figures(db_session, actor, today)
             return Template(
-                template_name="reports/country.html", context={"actor": actor, "c": country, "today": today}
+                template_name="reports/country.html",
+                context={
+                    "actor": actor,
+                    "c": country,
+                    "today": today,
+                    "province_rows": [(p.region_name, p.practitioners) for p in country.provinces],
+                },
             )
         figures = await region_figures(db_session, actor, code, today)
         rates = await compliance_rates(db_session, actor, code, today)
@@ -199,6 +205,7 @@ class Pages(Controller):
                 "months": months,
                 "rates": rates,
                 "today": today,
+                "months_rows": [(m["month"].strftime("%Y-%m"), float(m["total"])) for m in months],
                 "post_rows": [
                     (LABELS.get(k, k), v)
                     for k, v in sorted(figures.in_post_by_post_type.items(), key=lambda kv: -kv[1])
