@@ -387,9 +387,11 @@ async def test_my_page_explains_the_decisions_in_chinese(anonymous: httpx.AsyncC
     page = await anonymous.get("/me")
     assert page.status_code == 200
     assert "政策判定" in page.text and "继续教育" in page.text
-    assert "ZZ-AWARD" in page.text and "株民〔2018〕30号" in page.text
+    # The rule by its document in words; its id only in staff views and the API.
+    assert "ZZ-AWARD" not in page.text and "株民〔2018〕30号" in page.text
     assert "所在地区在该月没有职业津贴规定" in page.text  # Hunan pays no allowance under these rules
     assert "个案工作实务" in page.text  # the scene's CE record, pending
     me = (await anonymous.get("/api/me")).json()
     assert me["decisions"]["practitioner_id"] == scene.a.p
     assert all(f["citation"] for d in me["decisions"]["decisions"] for f in d["findings"])
+    assert any(f["rule_ref"].startswith("ZZ-AWARD") for d in me["decisions"]["decisions"] for f in d["findings"])
