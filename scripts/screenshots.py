@@ -39,7 +39,12 @@ def main() -> None:
         page.wait_for_selector("#decisions")
         page.screenshot(path=out / "practitioner.png", full_page=True)
         page.goto(f"{args.base}/dashboard")
+        page.wait_for_selector("#chart-levels svg")  # drawn by ECharts
         page.screenshot(path=out / "dashboard.png", full_page=True)
+        page.goto(f"{args.base}/work")
+        page.screenshot(path=out / "inbox.png")
+        page.goto(f"{args.base}/ce-queue")
+        page.screenshot(path=out / "ce-queue.png")
         # The payroll diff: last month's run of the clerk's county (made by the payroll clerk).
         pay = browser.new_page(viewport={"width": 1280, "height": 860})
         pay.goto(f"{args.base}/login?next=/payroll")
@@ -57,6 +62,24 @@ def main() -> None:
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.goto(f"{args.base}/verify")
         phone.screenshot(path=out / "verify-phone.png")
+        # The holder's own record and the CE form on a phone.
+        phone.goto(f"{args.base}/login?next=/me")
+        phone.fill("input[name=username]", "worker")
+        phone.fill("input[name=password]", args.password)
+        phone.click("button[type=submit]")
+        phone.wait_for_selector("#decisions")
+        phone.screenshot(path=out / "me-phone.png", full_page=True)
+        phone.click("#ce-new")
+        phone.wait_for_selector("#ce-form")
+        phone.screenshot(path=out / "ce-form-phone.png", full_page=True)
+        # The administrator's national page.
+        admin = browser.new_page(viewport={"width": 1280, "height": 860})
+        admin.goto(f"{args.base}/login?next=/dashboard")
+        admin.fill("input[name=username]", "admin")
+        admin.fill("input[name=password]", args.password)
+        admin.click("button[type=submit]")
+        admin.wait_for_selector("#chart-provinces svg")
+        admin.screenshot(path=out / "dashboard-country.png", full_page=True)
         browser.close()
     print(f"screenshots in {out}")
 

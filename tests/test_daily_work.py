@@ -20,7 +20,7 @@ from registry.config import Settings
 from registry.models import CeRecordRow, Certification
 from registry.rules.plain import plain
 from tests.accounts import as_user
-from tests.test_certificates import EXT_A, Town, build_town, download, issue, pdftotext, qr_texts
+from tests.test_certificates import EXT_A, JIANGAN, Town, build_town, download, issue, pdftotext, qr_texts
 
 
 @pytest.fixture
@@ -296,3 +296,40 @@ async def test_the_inbox_counts_what_waits_and_changes_as_work_is_done(
     # The holder has no inbox: their own record.
     own = await anonymous.get("/work", headers=town.holder)
     assert own.status_code == 303 and own.headers["location"] == "/me"
+
+
+async def test_regions_and_organizations_are_chosen_by_name_and_codes_stay_in_the_url(
+    anonymous: httpx.AsyncClient, town: Town
+) -> None:
+    form = await anonymous.get("/practitioners", headers=town.clerk)
+    # The clerk's county in the list by name with its pinyin initials; post type among the filters.
+    assert '<option value="湖北省武汉市江岸区" label="jaq">' in form.text
+    assert 'name="post_type"' in form.text and "江岸区某社区居委会" in form.text
+    chosen = await anonymous.get(
+        "/practitioners", params={"region": "湖北省武汉市江岸区", "name": "李"}, headers=town.clerk
+    )
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "/practitioners?" + urlencode({"region": JIANGAN, "name": "李"})
+    found = await anonymous.get(chosen.headers["location"], headers=town.clerk)
+    assert 'value="湖北省武汉市江岸区"' in found.text  # the name shown back, the code in the URL
+    unknown = await anonymous.get("/practitioners", params={"region": "不存在区"}, headers=town.clerk)
+    assert unknown.status_code == 200 and "找不到名为“不存在区”的区划" in unknown.text
+    queue = await anonymous.get("/ce-queue", params={"region": "江岸区"}, headers=town.clerk)
+    assert queue.status_code == 303 and queue.headers["location"] == f"/ce-queue?region={JIANGAN}"
+
+
+async def test_home_favicon_and_error_pages_speak_to_people(anonymous: httpx.AsyncClient, town: Town) -> None:
+    home = await anonymous.get("/")
+    assert home.status_code == 200 and 'href="/verify"' in home.text
+    assert "/api/practitioners" not in home.text and "/health" not in home.text and "<code>" not in home.text
+    icon = await anonymous.get("/favicon.ico")
+    assert (
+        icon.status_code == 200
+        and icon.headers["content-type"].startswith("image/")
+        and icon.content[:4] == b"\0\0\1\0"
+    )
+    missing = await anonymous.get("/practitioners/999999", headers=town.clerk)
+    assert missing.status_code == 404 and "不存在" in missing.text
+    assert "practitioner_not_found" not in missing.text and "HTTP 404" not in missing.text
+    api = await anonymous.get("/api/practitioners/999999", headers=town.clerk)
+    assert api.json()["code"] == "practitioner_not_found"  # the code stays in the API

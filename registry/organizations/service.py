@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -12,10 +13,10 @@ from registry.audit.service import record, snapshot
 from registry.db import flush_or_raise
 from registry.errors import Conflict, InvalidInput, NotFound, Problems
 from registry.identity import validate_credit_code
-from registry.models import Organization, Practitioner, Region
+from registry.models import Organization, Practitioner
 from registry.organizations.schemas import OrganizationCreate, OrganizationUpdate
 from registry.regions.codes import subtree_bounds
-from registry.regions.service import require_active_region
+from registry.regions.service import region_options, require_active_region
 
 _CONSTRAINTS = {
     "uq_organization_credit_code": lambda: Conflict.on_field(
@@ -158,19 +159,9 @@ async def list_organizations(
 CHOICES_LIMIT = 300
 
 
-async def scope_choices(session: AsyncSession, actor: Actor, action: str) -> dict[str, list[tuple[str, str]]]:
+async def scope_choices(session: AsyncSession, actor: Actor, action: str) -> dict[str, list[Any]]:
     """Regions and organizations the actor works on, by name, for the filters of a list page
-    (the values are the codes and ids the list's URL keeps)."""
-    roots = actor.region_roots(action)
-    region_conds: list[ColumnElement[bool]] = [Region.active.is_(True), Region.level >= 2]
-    if roots is not None:
-        bounds = [subtree_bounds(r) for r in roots]
-        region_conds.append(or_(false(), *(Region.code.between(lo, hi) for lo, hi in bounds)))
-    regions = (
-        await session.execute(
-            select(Region.code, Region.full_name).where(*region_conds).order_by(Region.code).limit(CHOICES_LIMIT)
-        )
-    ).all()
+    (the values are the codes and ids the list's URL keeps); the first organizations by name."""
     orgs = (
         await session.execute(
             select(Organization.id, Organization.name)
@@ -180,6 +171,6 @@ async def scope_choices(session: AsyncSession, actor: Actor, action: str) -> dic
         )
     ).all()
     return {
-        "regions": [(str(c), str(n)) for c, n in regions],
+        "region_options": await region_options(session, actor.region_roots(action)),
         "organizations": [(str(i), str(n)) for i, n in orgs],
     }

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from pypinyin import Style, pinyin
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.errors import InvalidInput, NotFound
 from registry.models import Region
-from registry.regions.codes import CODE_RE
+from registry.regions.codes import CODE_RE, subtree_bounds
 from registry.regions.dataset import load_rows
 
 
@@ -65,3 +67,32 @@ async def require_region(session: AsyncSession, code: str | None, field: str) ->
     if region is None:
         raise InvalidInput.on_field(field, "region_unknown", f"行政区划代码 {code} 不存在，请选择有效的区划。")
     return region
+
+
+@functools.lru_cache(maxsize=8192)
+def _initials(name: str) -> str:
+    return "".join(p[0][:1] for p in pinyin(name, style=Style.FIRST_LETTER, errors="ignore"))
+
+
+async def region_options(session: AsyncSession, roots: list[str] | None) -> list[tuple[str, str, str]]:
+    """Regions within ``roots`` (every region when None) as (code, full name, pinyin initials
+    of the name), for a chooser typed into in Chinese or pinyin."""
+    stmt = select(Region.code, Region.full_name, Region.name).where(Region.active).order_by(Region.code)
+    if roots is not None:
+        bounds = [subtree_bounds(r) for r in roots]
+        stmt = stmt.where(or_(false(), *(Region.code.between(lo, hi) for lo, hi in bounds)))
+    rows = (await session.execute(stmt)).all()
+    return [(str(code), str(full), _initials(str(short))) for code, full, short in rows]
+
+
+async def resolve_region(session: AsyncSession, typed: str) -> str | None:
+    """A six-digit code as typed, or the code of the one active region of that full or short name."""
+    typed = typed.strip()
+    if CODE_RE.match(typed):
+        return typed
+    found = (
+        await session.scalars(
+            select(Region.code).where(Region.active, or_(Region.full_name == typed, Region.name == typed)).limit(2)
+        )
+    ).all()
+    return str(found[0]) if len(found) == 1 else None

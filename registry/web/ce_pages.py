@@ -26,6 +26,7 @@ from registry.models.policy import CE_CATEGORIES, EVIDENCE_MAX_BYTES
 from registry.organizations import service as organizations
 from registry.practitioners import service as practitioners
 from registry.regions.codes import CODE_RE
+from registry.regions.service import resolve_region
 
 Message = Annotated[str | None, QueryParameter(name="message", max_length=300)]
 Problem = Annotated[str | None, QueryParameter(name="problem", max_length=2000)]
@@ -59,7 +60,7 @@ def queue_filters(query: dict[str, str]) -> tuple[education.QueueFilters, dict[s
     problems: dict[str, str] = {}
     region = (query.get("region") or "").strip() or None
     if region and not CODE_RE.match(region):
-        problems["region"] = "区划须为 6 位代码，请从列表中选择。"
+        problems["region"] = f"找不到名为“{region}”的区划，请从列表中选择。"
         region = None
     org = (query.get("organization_id") or "").strip()
     if org and not org.isdigit():
@@ -97,8 +98,16 @@ class CePages(Controller):
         cursor: Short = None,
         message: Message = None,
         problem: Problem = None,
-    ) -> Template:
+    ) -> Template | Redirect:
         query = {k: v for k, v in request.query_params.items() if k in FILTERS and isinstance(v, str)}
+        typed = (query.get("region") or "").strip()
+        if typed and not CODE_RE.match(typed):
+            code = await resolve_region(db_session, typed)
+            if code is not None:  # chosen by name: the code into the URL
+                return Redirect(
+                    path="/ce-queue?" + urlencode({k: v for k, v in query.items() if v} | {"region": code}),
+                    status_code=303,
+                )
         filters, errors = queue_filters(query)
         after = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 18 else None
         page = await education.queue_page(db_session, actor, filters, cursor=after)

@@ -78,7 +78,14 @@ def problem(
         return Response(body, status_code=status, media_type=PROBLEM_JSON)
     return Template(
         template_name="error.html",
-        context={"status": status, "title": title, "detail": detail, "errors": errors or [], "code": code},
+        # The page says what happened in words; the code is for the API (and the logs).
+        context={
+            "status": status,
+            "title": title,
+            "detail": detail,
+            "errors": errors or [],
+            "request_id": request.scope.get("state", {}).get("request_id"),
+        },
         status_code=status,
         media_type=MediaType.HTML,
     )

@@ -30,8 +30,11 @@ from registry.certificates.schemas import IssueRequest
 from registry.certificates.service import CertContext
 from registry.education.service import list_for_practitioner as ce_records
 from registry.errors import RegistryError
+from registry.organizations.service import scope_choices
 from registry.payroll.service import allowance_history, region_month_totals
 from registry.practitioners import service as practitioners
+from registry.regions.codes import CODE_RE
+from registry.regions.service import resolve_region
 from registry.reports.service import compliance_rates, country_figures, region_figures
 from registry.rules.facts import practitioner_decisions
 from registry.salaries.service import list_salaries
@@ -87,11 +90,23 @@ class Pages(Controller):
     @get("/practitioners", media_type=MediaType.HTML)
     async def search(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
-    ) -> Template:
+    ) -> Template | Redirect:
         query = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
         error = None
         page = None
-        if any(query.get(k) for k in SEARCH_FIELDS):
+        typed = (query.get("region") or "").strip()
+        if typed and not CODE_RE.match(typed):
+            # A region chosen by name: the code goes into the URL, which stays bookmarkable.
+            code = await resolve_region(db_session, typed)
+            if code is None:
+                error = f"找不到名为“{typed}”的区划，请从列表中选择。"
+                query.pop("region")
+            elif query.get("partial"):
+                query["region"] = code
+            else:
+                kept = {k: v for k, v in query.items() if k in SEARCH_FIELDS and v}
+                return Redirect(path="/practitioners?" + urlencode(kept | {"region": code}), status_code=303)
+        if error is None and any(query.get(k) for k in SEARCH_FIELDS):
             try:
                 page = await practitioners.search_practitioners(db_session, actor, _filters(query))
             except (RegistryError, ValidationError) as exc:
@@ -102,6 +117,8 @@ class Pages(Controller):
                 {**{k: v for k, v in query.items() if k in SEARCH_FIELDS}, "cursor": page.next_cursor}
             )
         context = {"actor": actor, "query": query, "page": page, "error": error, "next_url": next_url}
+        if not query.get("partial"):
+            context["choices"] = await scope_choices(db_session, actor, "read")
         # Results as you type: the page asks for the results part alone.
         name = "practitioners/_results.html" if query.get("partial") else "practitioners/search.html"
         return Template(template_name=name, context=context)

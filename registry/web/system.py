@@ -8,7 +8,7 @@ from litestar.response import Template
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.config import Settings
+from registry.config import REPO_ROOT, Settings
 
 
 class SystemController(Controller):
@@ -37,6 +37,10 @@ class SystemController(Controller):
             }
             status = 503
         return Response({"status": "ok" if status == 200 else "degraded", "database": database}, status_code=status)
+
+    @get("/favicon.ico", media_type="image/x-icon", opt={"public": True})
+    async def favicon(self) -> Response[bytes]:
+        return Response((REPO_ROOT / "static" / "favicon.ico").read_bytes(), media_type="image/x-icon")
 
     @get("/", media_type=MediaType.HTML)
     async def index(self) -> Template:
