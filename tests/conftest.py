@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -122,3 +123,16 @@ async def client(anonymous: httpx.AsyncClient, session: AsyncSession) -> httpx.A
 
 
 __all__ = ["migrate"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's), driven by Playwright; one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=os.environ.get("REGISTRY_CHROMIUM", "/usr/bin/chromium"), args=["--no-sandbox"]
+        )
+        yield b
+        b.close()

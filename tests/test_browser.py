@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import update
 
 from registry import clock
@@ -146,14 +146,6 @@ def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
     person_id = asyncio.run(_seed(url))
     with serve(url, tmp_path_factory) as base:
         yield Live(base, person_id)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def login(page: Page, live: Live, username: str, next_url: str) -> None:
