@@ -2,7 +2,7 @@
 5 MB), one per record, deleted with it
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0009
 Create Date: 2026-12-02 14:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0013"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
