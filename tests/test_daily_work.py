@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
 from registry.config import Settings
-from registry.models import CeRecordRow, Certification
+from registry.models import CeRecordRow, Certification, CertificationPeriod
 from registry.rules.plain import plain
 from tests.accounts import as_user
 from tests.test_certificates import EXT_A, JIANGAN, Town, build_town, download, issue, pdftotext, qr_texts
@@ -282,8 +282,9 @@ async def test_the_inbox_counts_what_waits_and_changes_as_work_is_done(
     assert count(await anonymous.get("/work", headers=town.clerk), "ce") == before
     # Registrations running out within 90 days, with the list behind the link.
     soon = clock.today() + dt.timedelta(days=30)
+    cert = select(Certification.id).where(Certification.practitioner_id == town.ext_a).scalar_subquery()
     await session.execute(
-        update(Certification).where(Certification.practitioner_id == town.ext_a).values(registration_valid_to=soon)
+        update(CertificationPeriod).where(CertificationPeriod.certification_id == cert).values(end_date=soon)
     )
     await session.commit()
     box = await anonymous.get("/work", headers=town.clerk)

@@ -9,13 +9,16 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from registry import clock
 from registry.accounts.actor import Actor, practitioner_scope, region_code_scope
+from registry.certifications.history import in_force, registered_over
 from registry.models import (
     CeRecordRow,
     CertificateBatch,
     Certification,
+    CertificationPeriod,
     ImportJob,
     PayrollRun,
     Practitioner,
@@ -51,14 +54,25 @@ async def _count(session: AsyncSession, stmt: Select[Any]) -> int:
 async def expiring(
     session: AsyncSession, actor: Actor, today: dt.date, *, limit: int = 200
 ) -> list[tuple[int, str, str, dt.date]]:
-    """Verified certificates whose registration ends within 90 days: (person id, name, number, end)."""
-    rows = await session.execute(
-        select(
-            Practitioner.id, Practitioner.name, Certification.certificate_number, Certification.registration_valid_to
+    """Verified certificates registered today whose registration ends within 90 days and is not
+    yet renewed: (person id, name, number, last day)."""
+    reg = aliased(CertificationPeriod)
+    ends = (
+        select(func.max(reg.end_date))
+        .where(
+            reg.certification_id == Certification.id,
+            reg.kind.in_(("registration", "renewal")),
+            reg.start_date <= today,
+            reg.end_date >= today,
+            in_force(reg),
         )
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Practitioner.id, Practitioner.name, Certification.certificate_number, ends.label("ends"))
         .join(Practitioner, Practitioner.id == Certification.practitioner_id)
         .where(*_expiring_conds(actor, today))
-        .order_by(Certification.registration_valid_to, Certification.id)
+        .order_by(ends, Certification.id)
         .limit(limit)
     )
     return [(int(i), str(n), str(c), d) for i, n, c, d in rows.all() if d is not None]
@@ -68,7 +82,8 @@ def _expiring_conds(actor: Actor, today: dt.date) -> list[ColumnElement[bool]]:
     return [
         practitioner_scope(actor, "read"),
         Certification.verification_status == "verified",
-        Certification.registration_valid_to.between(today, today + dt.timedelta(days=EXPIRING_DAYS)),
+        registered_over(today),
+        ~registered_over(today + dt.timedelta(days=EXPIRING_DAYS)),
     ]
 
 
