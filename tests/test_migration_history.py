@@ -115,6 +115,10 @@ def test_the_single_period_moves_into_its_own_table_without_loss(url: str) -> No
     assert not certs["MIG-0001"].valid_on(dt.date(2021, 3, 31))  # verified on 1 April
     assert not certs["MIG-0002"].valid_on(dt.date(2024, 1, 1))  # pending
 
+    # A period row is never changed in place (a correction is a new row).
+    with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+        asyncio.run(_fetch(url, "UPDATE certification_period SET end_date = end_date + 1 RETURNING id"))
+
     # Downgrading puts the period back into the columns.
     migrate.downgrade(url, BEFORE)
     back = asyncio.run(

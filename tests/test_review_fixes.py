@@ -378,14 +378,23 @@ async def _same_back_pay_at_once(url: str) -> list[str]:
             person = await session.scalar(select(PayrollLine.practitioner_id).where(PayrollLine.run_id == august.id))
             assert person is not None
             # Registered only from 15 September: August's 100 yuan is to be recovered, once.
-            await session.execute(
-                update(CertificationPeriod)
-                .where(
-                    CertificationPeriod.certification_id.in_(
-                        select(Certification.id).where(Certification.practitioner_id == person)
-                    )
+            # A corrected period: a new row replacing the old one.
+            old = (
+                await session.scalars(
+                    select(CertificationPeriod)
+                    .join(Certification, Certification.id == CertificationPeriod.certification_id)
+                    .where(Certification.practitioner_id == person)
                 )
-                .values(start_date=dt.date(2026, 9, 15))
+            ).one()
+            session.add(
+                CertificationPeriod(
+                    certification_id=old.certification_id,
+                    kind=old.kind,
+                    start_date=dt.date(2026, 9, 15),
+                    end_date=old.end_date,
+                    note="登记日期更正",
+                    replaces_id=old.id,
+                )
             )
         data = AdjustmentCreate(practitioner_id=person, corrects_month="2026-08", reason="登记日期更正")
         results = await concurrency._both(

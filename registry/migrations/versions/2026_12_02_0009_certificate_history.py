@@ -24,6 +24,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# A period row is never changed: a correction is a new row that replaces it. (Deleting goes with
+# the certificate's own deletion.)
+UNCHANGED_FUNCTION = """
+CREATE FUNCTION certification_period_refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'certification_period rows are never changed: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege', HINT = '登记记录不能修改，请以更正记录代替。';
+END
+$$
+"""
+
+
 def upgrade() -> None:
     op.create_table(
         "certification_period",
@@ -76,6 +88,11 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_certification_period_certification_id"), "certification_period", ["certification_id"], unique=False
+    )
+    op.execute(UNCHANGED_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER certification_period_unchanged BEFORE UPDATE ON certification_period"
+        " FOR EACH ROW EXECUTE FUNCTION certification_period_refuse_update()"
     )
     op.execute(
         """
@@ -154,5 +171,7 @@ def downgrade() -> None:
     op.drop_constraint(op.f("ck_certification_verified_on_when_verified"), "certification", type_="check")
     op.drop_column("certification", "verification_evidence")
     op.drop_column("certification", "verified_on")
+    op.execute("DROP TRIGGER certification_period_unchanged ON certification_period")
+    op.execute("DROP FUNCTION certification_period_refuse_update()")
     op.drop_index(op.f("ix_certification_period_certification_id"), table_name="certification_period")
     op.drop_table("certification_period")
