@@ -8,7 +8,9 @@ from litestar.response import Template
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.accounts.auth import authenticate
 from registry.config import REPO_ROOT, Settings
+from registry.errors import RegistryError
 
 
 class SystemController(Controller):
@@ -43,5 +45,10 @@ class SystemController(Controller):
         return Response((REPO_ROOT / "static" / "favicon.ico").read_bytes(), media_type="image/x-icon")
 
     @get("/", media_type=MediaType.HTML)
-    async def index(self) -> Template:
-        return Template(template_name="index.html")
+    async def index(self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Template:
+        # Public, but whoever is logged in sees their menu and a way on to their work.
+        try:
+            actor = await authenticate(request, db_session)
+        except RegistryError:
+            actor = None
+        return Template(template_name="index.html", context={"actor": actor})
