@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -282,9 +282,23 @@ async def test_the_inbox_counts_what_waits_and_changes_as_work_is_done(
     assert count(await anonymous.get("/work", headers=town.clerk), "ce") == before
     # Registrations running out within 90 days, with the list behind the link.
     soon = clock.today() + dt.timedelta(days=30)
-    cert = select(Certification.id).where(Certification.practitioner_id == town.ext_a).scalar_subquery()
-    await session.execute(
-        update(CertificationPeriod).where(CertificationPeriod.certification_id == cert).values(end_date=soon)
+    # A correction of the period (periods are never updated): it now ends in 30 days.
+    old = (
+        await session.scalars(
+            select(CertificationPeriod)
+            .join(Certification, Certification.id == CertificationPeriod.certification_id)
+            .where(Certification.practitioner_id == town.ext_a)
+        )
+    ).one()
+    session.add(
+        CertificationPeriod(
+            certification_id=old.certification_id,
+            kind=old.kind,
+            start_date=old.start_date,
+            end_date=soon,
+            replaces_id=old.id,
+            note="登记期限更正",
+        )
     )
     await session.commit()
     box = await anonymous.get("/work", headers=town.clerk)
