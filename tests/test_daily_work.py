@@ -69,6 +69,9 @@ async def test_pages_the_holder_and_the_public_read_name_rules_in_words(
     assert any("待核" in f["citation"] for f in cert["decision"]["findings"])  # the data has them
     me = await anonymous.get("/me", headers=town.holder)
     assert me.status_code == 200 and 'id="decisions"' in me.text and "湖北省《" in me.text
+    # A summary at the top: this calendar year's verified CE in the unit recorded (the town's 100).
+    summary = me.text.split('id="summary"', 1)[1].split("</div>", 1)[0]
+    assert f"{clock.today().year} 年继续教育" in summary and "职业津贴" in summary
     _outward_clean(me.text)
     verify = await anonymous.get(f"/verify/{cert['serial']}")
     assert verify.status_code == 200 and "《" in verify.text

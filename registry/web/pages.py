@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -82,6 +84,16 @@ def ce_progress(decision: dict[str, Any] | None) -> list[dict[str, Any]]:
                 }
             )
     return bars
+
+
+def ce_summary(records: Sequence[Any]) -> dict[str, Any]:
+    """The calendar year's CE at a glance: verified hours by the unit they were recorded in (a
+    学时 is not always an hour: the rules say how long, so the two are not added up here)."""
+    verified: dict[str, Decimal] = {}
+    for r in records:
+        if r.status == "verified":
+            verified[r.unit] = verified.get(r.unit, Decimal(0)) + r.hours
+    return {"verified": verified, "pending": sum(1 for r in records if r.status == "pending")}
 
 
 class Pages(Controller):
@@ -264,6 +276,7 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
         organization_id=person.organization_id,
         practitioner_id=person.id,
     )
+    records = await ce_records(session, actor, practitioner_id, year=today.year)
     may_submit_ce = actor.may_on(
         "submit_ce", region_code=person.region_code, organization_id=person.organization_id, practitioner_id=person.id
     )
@@ -273,7 +286,8 @@ async def record_context(session: AsyncSession, actor: Actor, ctx: CertContext, 
         "person": person,
         "decisions": decisions,
         "ce_bars": ce_progress(ce_decision),
-        "ce_records": await ce_records(session, actor, practitioner_id, year=today.year),
+        "ce_records": records,
+        "ce_summary": ce_summary(records),
         "salaries": await list_salaries(session, actor, practitioner_id),
         "allowances": await allowance_history(session, actor, practitioner_id),
         "awards": awards,
