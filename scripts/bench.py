@@ -13,6 +13,8 @@ same run:
   ``--clients`` concurrent keep-alive clients, against the very statements the search sends
   (captured in process) replayed by bare asyncpg on a pool of as many connections;
 - the practitioner API ``GET /api/practitioners/{id}`` against the bare primary-key endpoint;
+- the province clerk's dashboard page ``GET /dashboard?region=420000``, one request at a time,
+  against a bare count of the province's practitioners;
 - a province-wide payroll run (Hubei, the province with an allowance rule): compute through the
   API against a bare ``COPY`` of the candidate rows, the CSV and XLSX exports against a bare
   ``COPY`` of the export's columns, and a 1,000,000-line CSV export (the province's lines
@@ -415,6 +417,40 @@ async def practitioner_rows(
     )
 
 
+async def dashboard_rows(report: Report, project: Server, dsn: str, token: str, requests: int = 20) -> None:
+    """The province clerk's dashboard page, one request at a time (it is read by one person, not
+    by many at once), against the bare count of the province's practitioners."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=project.base, headers=headers, timeout=600) as client:
+        first = await client.get("/dashboard", params={"region": PROVINCE})
+        assert first.status_code == 200, first.text[:300]
+        ours = []
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            r = await client.get("/dashboard", params={"region": PROVINCE})
+            ours.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200
+    bare = []
+    async with connected(dsn) as conn:
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            await conn.fetchval(
+                "SELECT count(*) FROM practitioner WHERE region_code BETWEEN $1 AND $2", PROVINCE, PROVINCE[:2] + "9999"
+            )
+            bare.append((time.perf_counter() - t0) * 1000)
+    p95 = pct(ours, 0.95)
+    report.add(
+        Row(
+            f"province dashboard `GET /dashboard?region={PROVINCE}`, {requests} requests one at a time",
+            f"p50 {pct(ours, 0.5):.0f} ms, p95 {p95:.0f} ms",
+            f"count of the province's practitioners: p95 {pct(bare, 0.95):.1f} ms",
+            f"{p95 / max(pct(bare, 0.95), 0.001):.0f}×",
+            "p95 < 200 ms",
+            "met" if p95 < 200 else f"not met ({p95:.0f} ms)",
+        )
+    )
+
+
 async def copy_seconds(dsn: str, sql: str, *args: Any) -> tuple[float, int]:
     conn = await asyncpg.connect(dsn)
     size = [0]
@@ -784,6 +820,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 await search_rows(report, project, dsn, url, token, user_id, args.clients, args.seconds)
             if "practitioner" in args.only:
                 await practitioner_rows(report, project, bare, dsn, token, args.clients, args.seconds)
+            if "dashboard" in args.only:
+                await dashboard_rows(report, project, dsn, token)
             run_id = None
             if "payroll" in args.only:
                 run_id = await payroll_rows(report, project, dsn, token, month)
@@ -825,7 +863,7 @@ def main() -> None:
     parser.add_argument("--certificates", type=int, default=40)
     parser.add_argument("--import-rows", type=int, default=20_000)
     parser.add_argument(
-        "--only", default="search,practitioner,payroll,certificates,import", help="comma-separated subset"
+        "--only", default="search,practitioner,dashboard,payroll,certificates,import", help="comma-separated subset"
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown file to update ('' to skip)")
     parser.add_argument("--serve", choices=["project", "bare"], help=argparse.SUPPRESS)
