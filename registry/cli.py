@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.config import Settings
-from registry.db import create_engine, create_session_maker, database_url
+from registry.db import DatabaseUrls, create_engine, create_session_maker, database_urls
 
 
 def _run_in_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
@@ -413,19 +413,26 @@ def _demo_logins(url: str) -> list[str]:
     return list(_run_in_session(url, demo_logins))
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings) -> int:
     import signal
 
     import uvicorn
 
     # uvicorn re-raises the signal that stopped it; as an exception it unwinds through
-    # database_url() below, which stops the embedded server we started.
+    # database_urls() below, which stops the embedded server we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     from registry.app import create_app
+    from registry.privileges import UnsafeServiceRole, check_service_role
 
-    with database_url(settings) as url:
-        migrate(url)
+    with database_urls(settings) as urls:
+        migrate(urls.owner)
+        url = urls.service
+        try:
+            asyncio.run(check_service_role(url))
+        except UnsafeServiceRole as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
         _requeue_batches(url)
         if settings.seed_demo:
             print(seed_demo(url, 3000, 20261122, only_if_empty=True), flush=True)
@@ -458,6 +465,7 @@ def serve(settings: Settings) -> None:
             flush=True,
         )
         uvicorn.run(create_app(settings, database_url=url), host=settings.host, port=settings.port, log_level="info")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -511,43 +519,45 @@ def main(argv: list[str] | None = None) -> int:
     dataset.add_argument("--practitioners", type=int, default=2_000_000)
     dataset.add_argument("--seed", type=int, default=20261122)
     db = sub.add_parser("db", help="embedded database helpers")
-    db.add_argument("action", choices=["start", "stop", "url"])
+    db.add_argument("action", choices=["start", "stop", "url", "owner-url"])
     args = parser.parse_args(argv)
     settings = Settings()
 
     if args.command == "serve":
-        serve(settings)
-        return 0
+        return serve(settings)
     if args.command == "db":
         return _db(settings, args.action)
     if args.command == "certificates" and args.action == "verify":
         return certificates_verify(settings, args)
-    with database_url(settings) as url:
+    # Migrations and bulk loads run as the owner; what the service does, as the service's role.
+    urls: DatabaseUrls
+    with database_urls(settings) as urls:
+        url = urls.service
         if args.command == "migrate":
-            migrate(url)
+            migrate(urls.owner)
             print("数据库已迁移到最新版本，行政区划已载入。")
         elif args.command == "seed-demo":
-            migrate(url)
+            migrate(urls.owner)
             print(seed_demo(url, args.practitioners, args.seed, only_if_empty=args.if_empty))
         elif args.command == "users":
-            migrate(url)
+            migrate(urls.owner)
             return users_command(url, args)
         elif args.command == "payroll":
-            migrate(url)
+            migrate(urls.owner)
             return payroll_command(url, args)
         elif args.command == "certificates":
-            migrate(url)
+            migrate(urls.owner)
             return certificates_batch(settings, url, args)
         elif args.command == "import":
-            migrate(url)
+            migrate(urls.owner)
             return import_command(settings, url, args)
         elif args.command == "dataset":
-            migrate(url)
-            return dataset_command(url, args)
+            migrate(urls.owner)
+            return dataset_command(urls.owner, args)
         elif args.command == "regions":
             from registry.regions.service import load_regions
 
-            print(f"已载入 {_run_in_session(url, load_regions)} 个行政区划代码。")
+            print(f"已载入 {_run_in_session(urls.owner, load_regions)} 个行政区划代码。")
     return 0
 
 
@@ -561,11 +571,13 @@ def _db(settings: Settings, action: str) -> int:
     if action == "start":
         server.start()
         server.ensure_database()
-        print(server.url())
+        print(server.service_url())
     elif action == "stop":
         server.stop()
-    else:
+    elif action == "owner-url":
         print(server.url())
+    else:
+        print(server.service_url())
     return 0
 
 

@@ -13,8 +13,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
 
-    # With no URL the service runs its own PostgreSQL in ``data_dir / "pg"``.
+    # With no URL the service runs its own PostgreSQL in ``data_dir / "pg"``. On a real server
+    # this is the service's least-privilege role; the owner's URL runs migrations and backups.
     database_url: str | None = None
+    owner_database_url: str | None = None
     data_dir: Path = Field(default=REPO_ROOT / ".data")
     embedded_pg_port: int = 54329
     # Folder holding initdb/pg_ctl; found automatically when unset.

@@ -47,6 +47,57 @@ class EmbeddedPostgresError(RuntimeError):
     pass
 
 
+# The two roles (docs/operations.md). Migrations run as the owner: the role that creates, and so
+# owns, every table. The service logs in as a member of ``registry_service``, which migration 0010
+# grants plain DML on every table (and, through the owner's default privileges, on every table a
+# later migration creates), INSERT and SELECT only on the append-only ones, and nothing else: it
+# owns nothing, is no superuser, has no TRIGGER privilege, so it can neither disable a trigger
+# nor set session_replication_role.
+SERVICE_GROUP = "registry_service"
+SERVICE_LOGIN = "registry_app"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def provision_service_role(admin_url: str, password: str, login: str = SERVICE_LOGIN) -> None:
+    """Create (or bring back to the shape it must have) the service's login role and its group.
+
+    Runs as a role with CREATEROLE: the embedded server's superuser, or a DBA on a real server
+    (README gives the same SQL)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_plain(admin_url))
+    try:
+        async with conn.transaction():
+            # Roles are per cluster: two processes provisioning at once must not both create.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('registry-provision-roles'))")
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", SERVICE_GROUP):
+                await conn.execute(f"CREATE ROLE {SERVICE_GROUP} NOLOGIN")
+            attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+            verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", login) else "CREATE"
+            await conn.execute(f"{verb} ROLE {_quote_ident(login)} {attributes} PASSWORD {_quote_literal(password)}")
+            await conn.execute(f"GRANT {SERVICE_GROUP} TO {_quote_ident(login)}")
+    finally:
+        await conn.close()
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """The same server and database as ``url``, logged in as another role."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(username=user, password=password).render_as_string(hide_password=False)
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -136,12 +187,28 @@ class EmbeddedPostgres:
         prefix = ["runuser", "-u", user, "--"] if user else []
         return [*prefix, str(self.bin_dir / args[0]), *args[1:]]
 
+    @property
+    def service_password_file(self) -> Path:
+        return self.data_dir / "pg-service-password"
+
     def password(self) -> str:
         return self.password_file.read_text().strip()
 
+    def service_password(self) -> str:
+        """The service role's password, made on first use (data folders from before 0010 too)."""
+        if not self.service_password_file.exists():
+            self.service_password_file.write_text(secrets.token_urlsafe(24))
+            os.chmod(self.service_password_file, 0o600)
+        return self.service_password_file.read_text().strip()
+
     def url(self, database: str | None = None) -> str:
+        """The owner's URL (the bootstrap superuser of this private server): migrations, backups."""
         db = database or self.database
         return f"postgresql+asyncpg://{self.user}:{self.password()}@127.0.0.1:{self.port}/{db}"
+
+    def service_url(self, database: str | None = None) -> str:
+        """The service's URL: the least-privilege role the web service and the commands use."""
+        return with_credentials(self.url(database), SERVICE_LOGIN, self.service_password())
 
     def initialized(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
@@ -240,14 +307,20 @@ class EmbeddedPostgres:
             )
 
     def ensure_database(self, database: str | None = None) -> None:
-        asyncio.run(ensure_database(self.url("postgres"), database or self.database))
+        """The database and both roles: the owner is this server's superuser, the service role
+        is provisioned with its password from ``data_dir/pg-service-password``."""
+
+        async def work() -> None:
+            await ensure_database(self.url("postgres"), database or self.database)
+            await provision_service_role(self.url("postgres"), self.service_password())
+
+        asyncio.run(work())
 
 
 async def ensure_database(admin_url: str, database: str) -> None:
     import asyncpg
 
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(_plain(admin_url))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
@@ -256,17 +329,33 @@ async def ensure_database(admin_url: str, database: str) -> None:
         await conn.close()
 
 
+@dataclass(frozen=True)
+class DatabaseUrls:
+    owner: str  # runs migrations, owns the tables; backups and restores
+    service: str  # the service's least-privilege role
+
+
+def configured_urls(settings: Settings) -> DatabaseUrls | None:
+    """The real server's two URLs: ``REGISTRY_DATABASE_URL`` is the service's role,
+    ``REGISTRY_OWNER_DATABASE_URL`` the owner (the same URL when unset, as before two roles; the
+    start-up check then refuses to serve)."""
+    if not settings.database_url:
+        return None
+    return DatabaseUrls(owner=settings.owner_database_url or settings.database_url, service=settings.database_url)
+
+
 @contextlib.contextmanager
-def database_url(settings: Settings, database: str | None = None) -> Any:
-    """Yield a usable URL: the configured one, or the embedded server's (started and stopped here)."""
-    if settings.database_url:
-        yield settings.database_url
+def database_urls(settings: Settings, database: str | None = None) -> Any:
+    """Yield usable URLs: the configured ones, or the embedded server's (started and stopped here)."""
+    configured = configured_urls(settings)
+    if configured is not None:
+        yield configured
         return
     server = EmbeddedPostgres.from_settings(settings)
     started = server.start()
     try:
         server.ensure_database(database)
-        yield server.url(database)
+        yield DatabaseUrls(owner=server.url(database), service=server.service_url(database))
     finally:
         if started:
             server.stop()
@@ -289,3 +378,10 @@ async def flush_or_raise(session: AsyncSession, constraint_errors: dict[str, Any
         if name in constraint_errors:
             raise constraint_errors[name]() from exc
         raise
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings, database: str | None = None) -> Any:
+    """The owner's URL alone: for tools that create, load or alter (benchmarks, datasets)."""
+    with database_urls(settings, database) as urls:
+        yield urls.owner

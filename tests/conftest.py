@@ -1,12 +1,19 @@
-"""Real PostgreSQL for every test: a database migrated once per run, each test in a transaction
-that is rolled back at the end (sessions join it through savepoints, so the code under test
-may commit as it does in production)."""
+"""Real PostgreSQL for every test: a database migrated once per run (as the owner), each test in
+a transaction that is rolled back at the end (sessions join it through savepoints, so the code
+under test may commit as it does in production).
+
+The code under test works as the service's least-privilege role, as in production: the test's
+transaction switches to it (``SET LOCAL ROLE registry_app``) before anything runs, so a missing
+grant fails a test. A test that must tamper with what the service cannot touch (triggers off,
+a closed run changed) does so inside ``async with as_owner():``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from registry import migrate
 from registry.app import create_app
 from registry.config import Settings
-from registry.db import EmbeddedPostgres, create_engine
+from registry.db import SERVICE_LOGIN, EmbeddedPostgres, create_engine, provision_service_role, with_credentials
 
 TEST_DB = os.environ.get("REGISTRY_TEST_DB", "registry_test")
 
@@ -45,11 +52,24 @@ class TestDatabases:
             self.started = self.server.start()
             admin = self.server.url("postgres")
         self.admin_url = admin
+        # The service's role, as the embedded server provisions it (on another test server, with
+        # a password of this run's own).
+        self.service_password = self.server.service_password() if self.server else secrets.token_urlsafe(24)
+        asyncio.run(provision_service_role(admin, self.service_password))
 
     def fresh(self, name: str) -> str:
+        """A new empty database; its owner's URL (migrate it with ``registry.cli.migrate``)."""
         asyncio.run(_recreate(self.admin_url, name))
         base, _, _ = self.admin_url.rpartition("/")
         return f"{base}/{name}"
+
+    def service(self, url: str) -> str:
+        """The same database as the service's role."""
+        return with_credentials(url, SERVICE_LOGIN, self.service_password)
+
+    def env(self, url: str) -> dict[str, str]:
+        """The environment of a ``registry`` command on that database: both roles' URLs."""
+        return {**os.environ, "REGISTRY_OWNER_DATABASE_URL": url, "REGISTRY_DATABASE_URL": self.service(url)}
 
     def close(self) -> None:
         if self.server is not None and self.started:
@@ -73,7 +93,13 @@ def database_url(databases: TestDatabases) -> str:
 
 
 @pytest.fixture(scope="session")
+def service_url(databases: TestDatabases, database_url: str) -> str:
+    return databases.service(database_url)
+
+
+@pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The owner's connections; each test's transaction switches to the service's role."""
     eng = create_engine(database_url, pool_size=4)
     yield eng
     await eng.dispose()
@@ -81,12 +107,32 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    from sqlalchemy import text
+
     async with engine.connect() as conn:
         trans = await conn.begin()
         try:
+            await conn.execute(text(f"SET LOCAL ROLE {SERVICE_LOGIN}"))
             yield conn
         finally:
             await trans.rollback()
+
+
+@pytest.fixture
+def as_owner(connection: AsyncConnection) -> Callable[[], Any]:
+    """``async with as_owner():`` works as the tables' owner inside the test's transaction (to
+    disable a trigger and tamper, say), then back as the service's role."""
+    from sqlalchemy import text
+
+    @contextlib.asynccontextmanager
+    async def owner() -> AsyncIterator[None]:
+        await connection.execute(text("SET LOCAL ROLE NONE"))
+        # On an error the transaction is aborted and the test rolls it (or its savepoint) back,
+        # which restores the role as well; setting it here would only hide the error.
+        yield
+        await connection.execute(text(f"SET LOCAL ROLE {SERVICE_LOGIN}"))
+
+    return owner
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 import sys
@@ -320,7 +319,7 @@ def test_users_create_on_the_command_line(databases: object) -> None:
 
     assert isinstance(databases, TestDatabases)
     url = databases.fresh("registry_cli_test")
-    env = {**os.environ, "REGISTRY_DATABASE_URL": url}
+    env = databases.env(url)
     run = subprocess.run(
         [
             sys.executable,
@@ -370,7 +369,7 @@ def test_users_create_on_the_command_line(databases: object) -> None:
     from registry.config import Settings
 
     async def check() -> None:
-        app = create_app(Settings(), database_url=url)
+        app = create_app(Settings(), database_url=databases.service(url))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             me = (await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
             assert me["user"]["username"] == "first-admin"

@@ -32,13 +32,22 @@ async def _events(session: AsyncSession) -> int:
         "TRUNCATE audit_event",
     ],
 )
-async def test_the_database_refuses_to_change_the_trail(session: AsyncSession, scene: Scene, statement: str) -> None:
+async def test_the_database_refuses_to_change_the_trail(
+    session: AsyncSession, scene: Scene, statement: str, as_owner: Any
+) -> None:
+    """Twice over: the service's role has no such privilege, and even the tables' owner meets
+    the append-only trigger."""
     before = await _events(session)
     assert before > 0
     nested = await session.begin_nested()
-    with pytest.raises(DBAPIError, match="append-only"):
+    with pytest.raises(DBAPIError, match="permission denied"):
         await session.execute(text(statement))
     await nested.rollback()
+    async with as_owner():
+        nested = await session.begin_nested()
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text(statement))
+        await nested.rollback()
     assert await _events(session) == before
 
 

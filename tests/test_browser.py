@@ -117,7 +117,8 @@ def serve(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "from registry.app import create_app\n"
         "from registry.config import Settings\n"
         f"settings = Settings(port={port}, public_url={base!r})\n"
-        f"uvicorn.run(create_app(settings, database_url={url!r}), host='127.0.0.1', port={port}, log_level='warning')\n"
+        f"uvicorn.run(create_app(settings, database_url={databases.service(url)!r}), host='127.0.0.1', port={port},"
+        " log_level='warning')\n"
     )
     log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("w") as out:

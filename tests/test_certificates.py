@@ -481,23 +481,26 @@ async def test_offline_verification_catches_a_changed_byte_and_a_forged_payload(
 
 
 async def test_a_changed_snapshot_in_the_database_shows_invalid(
-    anonymous: httpx.AsyncClient, town: Town, session: AsyncSession
+    anonymous: httpx.AsyncClient, town: Town, session: AsyncSession, as_owner: Any
 ) -> None:
     cert = await issue(anonymous, town.clerk, town.rare)
-    # The table refuses changes...
-    with pytest.raises(DBAPIError, match="never changed"):
+    change = update(IssuedCertificate).where(IssuedCertificate.serial == cert["serial"]).values(period="2026-09")
+    # The service's role may not change the table, and the table refuses changes even from its owner...
+    with pytest.raises(DBAPIError, match="permission denied"):
         async with session.begin_nested():
-            await session.execute(
-                update(IssuedCertificate).where(IssuedCertificate.serial == cert["serial"]).values(period="2026-09")
-            )
-    # ...so someone with the power to switch the guard off is the only way; the signature tells.
-    await session.execute(text("ALTER TABLE issued_certificate DISABLE TRIGGER issued_certificate_immutable"))
-    await session.execute(
-        update(IssuedCertificate)
-        .where(IssuedCertificate.serial == cert["serial"])
-        .values(snapshot=func.replace(IssuedCertificate.snapshot, "李喆堃珺", "张三"))
-    )
-    await session.execute(text("ALTER TABLE issued_certificate ENABLE TRIGGER issued_certificate_immutable"))
+            await session.execute(change)
+    async with as_owner():
+        with pytest.raises(DBAPIError, match="never changed"):
+            async with session.begin_nested():
+                await session.execute(change)
+        # ...so only the owner switching the guard off can; the signature tells.
+        await session.execute(text("ALTER TABLE issued_certificate DISABLE TRIGGER issued_certificate_immutable"))
+        await session.execute(
+            update(IssuedCertificate)
+            .where(IssuedCertificate.serial == cert["serial"])
+            .values(snapshot=func.replace(IssuedCertificate.snapshot, "李喆堃珺", "张三"))
+        )
+        await session.execute(text("ALTER TABLE issued_certificate ENABLE TRIGGER issued_certificate_immutable"))
     await session.commit()
     status = (await anonymous.get(f"/api/verify/{cert['serial']}")).json()
     assert status["status"] == "invalid" and status["signature_valid"] is False

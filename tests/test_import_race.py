@@ -97,4 +97,4 @@ def test_a_commit_waits_for_a_concurrent_transfer_and_writes_nothing_out_of_scop
 
     url = databases.fresh("registry_import_race")
     migrate(url)
-    asyncio.run(_scenario(url, tmp_path))
+    asyncio.run(_scenario(databases.service(url), tmp_path))

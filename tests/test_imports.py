@@ -7,7 +7,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -507,7 +506,7 @@ async def test_overlapping_spells_in_file_and_registry(
 
 def test_cli_imports_a_file_into_its_own_database(databases: Any, tmp_path: Path) -> None:
     url = databases.fresh("registry_import_cli")
-    env = {**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_DATA_DIR": str(tmp_path / "data")}
+    env = {**databases.env(url), "REGISTRY_DATA_DIR": str(tmp_path / "data")}
     registry = [sys.executable, "-m", "registry.cli"]
     created = subprocess.run(
         [*registry, "users", "create", "cli-clerk", "--role", f"civil_affairs:{JIANGAN}", "--password-stdin"],

@@ -510,7 +510,7 @@ async def test_xlsx_export(anonymous: httpx.AsyncClient, world: World, tmp_path:
 
 
 async def test_verify_chain_detects_a_tampered_line(
-    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, as_owner: Any
 ) -> None:
     for month in ("2026-08", "2026-09"):
         run = await create(anonymous, world.clerk, "420000", month)
@@ -520,10 +520,11 @@ async def test_verify_chain_detects_a_tampered_line(
     ).json()
     assert (ok["ok"], ok["runs_checked"]) == (True, 2)
     # Someone with the table owner's rights switches the guard off and edits a paid line.
-    await session.execute(text("ALTER TABLE payroll_line DISABLE TRIGGER payroll_line_guard"))
-    target = await session.scalar(select(PayrollLine.id).order_by(PayrollLine.run_id, PayrollLine.seq).limit(1))
-    await session.execute(update(PayrollLine).where(PayrollLine.id == target).values(amount=Decimal("1000.00")))
-    await session.execute(text("ALTER TABLE payroll_line ENABLE TRIGGER payroll_line_guard"))
+    async with as_owner():
+        await session.execute(text("ALTER TABLE payroll_line DISABLE TRIGGER payroll_line_guard"))
+        target = await session.scalar(select(PayrollLine.id).order_by(PayrollLine.run_id, PayrollLine.seq).limit(1))
+        await session.execute(update(PayrollLine).where(PayrollLine.id == target).values(amount=Decimal("1000.00")))
+        await session.execute(text("ALTER TABLE payroll_line ENABLE TRIGGER payroll_line_guard"))
     await session.commit()
     broken = (
         await anonymous.get("/api/payroll-runs/verify-chain", params={"region": "420000"}, headers=world.approver)

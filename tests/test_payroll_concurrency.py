@@ -8,7 +8,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -158,12 +157,12 @@ async def _scenario(url: str) -> int:
         await engine.dispose()
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "registry.cli", "payroll", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "REGISTRY_DATABASE_URL": url},
+        env=env,
         timeout=120,
         check=False,
     )
@@ -174,22 +173,23 @@ def test_concurrent_clerks_and_the_command_line(databases: TestDatabases, tmp_pa
     from registry.cli import migrate
 
     migrate(url)
-    run_id = asyncio.run(_scenario(url))
+    run_id = asyncio.run(_scenario(databases.service(url)))
+    env = databases.env(url)
 
-    closed = _cli(url, "close", str(run_id), "--user", "cc-clerk")
+    closed = _cli(env, "close", str(run_id), "--user", "cc-clerk")
     assert closed.returncode == 0, closed.stderr
     assert "closed" in closed.stdout
     out = tmp_path / "run.csv"
-    exported = _cli(url, "export", str(run_id), "--format", "csv", "--out", str(out), "--user", "cc-a1")
+    exported = _cli(env, "export", str(run_id), "--format", "csv", "--out", str(out), "--user", "cc-a1")
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
     assert len(rows) == 4 and rows[0][0] == "序号"
-    chain = _cli(url, "verify-chain", "420000")
+    chain = _cli(env, "verify-chain", "420000")
     assert chain.returncode == 0 and "哈希链完整" in chain.stdout, chain.stdout + chain.stderr
     # The preparer cannot approve on the command line either.
-    new_run = _cli(url, "run", "420000", "2026-08", "--user", "cc-clerk")
+    new_run = _cli(env, "run", "420000", "2026-08", "--user", "cc-clerk")
     assert new_run.returncode == 0, new_run.stderr
     new_id = new_run.stdout.split("：")[0].removeprefix("批次 ").strip()
-    assert _cli(url, "submit", new_id, "--user", "cc-clerk").returncode == 0
-    refused = _cli(url, "approve", new_id, "--user", "cc-clerk")
+    assert _cli(env, "submit", new_id, "--user", "cc-clerk").returncode == 0
+    refused = _cli(env, "approve", new_id, "--user", "cc-clerk")
     assert refused.returncode == 1 and "forbidden" in refused.stderr

@@ -308,24 +308,25 @@ async def test_creating_a_run_writes_one_audit_row(
     [("organization_name", "另一个单位"), ("basis", "改过的依据"), ("reason", "改过的原因")],
 )
 async def test_verify_chain_covers_unit_basis_and_reason(
-    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, column: str, value: str
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, column: str, value: str, as_owner: Any
 ) -> None:
     run = await create(anonymous, world.clerk, "420000", "2026-09")
     await close_run(anonymous, world, run["id"])
     check = "/api/payroll-runs/verify-chain"
     ok = (await anonymous.get(check, params={"region": "420000"}, headers=world.approver)).json()
     assert ok["ok"] is True
-    await session.execute(text("ALTER TABLE payroll_line DISABLE TRIGGER payroll_line_guard"))
-    target = await session.scalar(select(PayrollLine.id).where(PayrollLine.run_id == run["id"]).limit(1))
-    await session.execute(update(PayrollLine).where(PayrollLine.id == target).values({column: value}))
-    await session.execute(text("ALTER TABLE payroll_line ENABLE TRIGGER payroll_line_guard"))
+    async with as_owner():
+        await session.execute(text("ALTER TABLE payroll_line DISABLE TRIGGER payroll_line_guard"))
+        target = await session.scalar(select(PayrollLine.id).where(PayrollLine.run_id == run["id"]).limit(1))
+        await session.execute(update(PayrollLine).where(PayrollLine.id == target).values({column: value}))
+        await session.execute(text("ALTER TABLE payroll_line ENABLE TRIGGER payroll_line_guard"))
     await session.commit()
     broken = (await anonymous.get(check, params={"region": "420000"}, headers=world.approver)).json()
     assert (broken["ok"], broken["broken_run_id"]) == (False, run["id"])
 
 
 async def test_runs_closed_under_the_first_hash_format_still_verify(
-    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, as_owner: Any
 ) -> None:
     """Runs closed before the hash covered unit, basis and reason keep their format 1 hash; a
     run closed under format 2 cannot be passed off as format 1."""
@@ -341,9 +342,10 @@ async def test_runs_closed_under_the_first_hash_format_still_verify(
     check = "/api/payroll-runs/verify-chain"
 
     async def set_run(**values: Any) -> dict[str, Any]:
-        await session.execute(text("ALTER TABLE payroll_run DISABLE TRIGGER payroll_run_guard"))
-        await session.execute(update(PayrollRun).where(PayrollRun.id == run["id"]).values(**values))
-        await session.execute(text("ALTER TABLE payroll_run ENABLE TRIGGER payroll_run_guard"))
+        async with as_owner():
+            await session.execute(text("ALTER TABLE payroll_run DISABLE TRIGGER payroll_run_guard"))
+            await session.execute(update(PayrollRun).where(PayrollRun.id == run["id"]).values(**values))
+            await session.execute(text("ALTER TABLE payroll_run ENABLE TRIGGER payroll_run_guard"))
         await session.commit()
         return dict((await anonymous.get(check, params={"region": "420000"}, headers=world.approver)).json())
 
@@ -419,4 +421,4 @@ def test_the_same_back_pay_added_to_two_drafts_at_once(databases: TestDatabases)
     from registry.cli import migrate
 
     migrate(url)
-    assert asyncio.run(_same_back_pay_at_once(url)) == ["adjustment_pending", "ok"]
+    assert asyncio.run(_same_back_pay_at_once(databases.service(url))) == ["adjustment_pending", "ok"]
