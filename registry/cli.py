@@ -145,11 +145,15 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
         user = await user_by_username(session, args.user)
         return await actor_for_user(session, user.id, request_id="cli", client_ip=None)
 
+    broken = False
+
     async def work(session: AsyncSession) -> str:
+        nonlocal broken
         if args.action == "verify-chain":
             from registry.accounts.actor import Actor
 
             result = await service.verify_chain(session, Actor.system("cli"), args.target)
+            broken = not result.ok
             return (
                 "哈希链完整" if result.ok else f"哈希链断裂：{result.problem}"
             ) + f"（已检查 {result.runs_checked} 个批次）"
@@ -173,7 +177,7 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
         return 1
     if not message.startswith("__export__"):
         print(message)
-        return 0
+        return 1 if broken else 0
     run_id = int(message.removeprefix("__export__"))
 
     async def write() -> str:

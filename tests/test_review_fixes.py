@@ -329,10 +329,10 @@ async def test_runs_closed_under_the_first_hash_format_still_verify(
     anonymous: httpx.AsyncClient, session: AsyncSession, world: World, as_owner: Any
 ) -> None:
     """Runs closed before the hash covered unit, basis and reason keep their format 1 hash; a
-    run closed under format 2 cannot be passed off as format 1."""
+    run closed under the current format cannot be passed off as format 1."""
     run = await create(anonymous, world.clerk, "420000", "2026-09")
     closed = await close_run(anonymous, world, run["id"])
-    assert closed["hash_version"] == 2
+    assert closed["hash_version"] == payroll.HASH_VERSION == 3
     row = await session.get(PayrollRun, run["id"], populate_existing=True)
     assert row is not None
     legacy = hashlib.sha256(

@@ -65,7 +65,8 @@ class PayrollRun(Base, Timestamps):
     previous_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     # The canonical form ``content_hash`` was taken over: 1 for runs closed before the hash
-    # covered the unit, basis and reason of the lines, 2 since.
+    # covered the unit, basis and reason of the lines, 2 before it covered every stored field of
+    # the header and the lines (who did what, the totals, the findings), 3 since (set by close).
     hash_version: Mapped[int] = mapped_column(SmallInteger, server_default=text("2"))
 
 

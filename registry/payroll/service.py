@@ -890,7 +890,11 @@ async def delete_run(session: AsyncSession, actor: Actor, run_id: int) -> None:
     await record(session, actor, "delete", "payroll_run", run_id, before=before, **_run_where(run))
 
 
-HASH_VERSION = 2
+HASH_VERSION = 3
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 def _line_fields(line: PayrollLine, version: int) -> list[Any]:
@@ -914,36 +918,98 @@ def _line_fields(line: PayrollLine, version: int) -> list[Any]:
     if version >= 2:
         # What the export and the reader show besides: the unit's name, 依据 and the reason.
         fields += [line.organization_name, line.basis, line.reason]
+    if version >= 3:
+        # Every other stored field: the findings a page prints, who wrote the line, its id
+        # (what an adjustment's corrects_line_id points at).
+        fields += [line.id, line.findings, line.created_by_id]
     return fields
 
 
+def _run_fields(run: PayrollRun, version: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": run.id,
+        "region_code": run.region_code,
+        "month": run.month.isoformat(),
+        "cutoff": run.cutoff.isoformat(),
+        "approved_by_id": run.approved_by_id,
+        "rule_versions": run.rule_versions,
+    }
+    if version >= 3:
+        # Who did what and when, and the figures the header shows.
+        fields |= {
+            "prepared_by_id": run.prepared_by_id,
+            "computed_by_id": run.computed_by_id,
+            "computed_at": _instant(run.computed_at),
+            "submitted_by_id": run.submitted_by_id,
+            "submitted_at": _instant(run.submitted_at),
+            "approved_at": _instant(run.approved_at),
+            "closed_by_id": run.closed_by_id,
+            "closed_at": _instant(run.closed_at),
+            "returned_reason": run.returned_reason,
+            "line_count": run.line_count,
+            "total_amount": str(run.total_amount),
+            "previous_run_id": run.previous_run_id,
+            "created_at": _instant(run.created_at),
+        }
+    return fields
+
+
+def _dropped_fields(dropped: Sequence[PayrollDropped]) -> list[list[Any]]:
+    return [[d.practitioner_id, d.name, str(d.previous_amount), d.reason, d.findings] for d in dropped]
+
+
 def _canonical(
-    run: PayrollRun, lines: Sequence[PayrollLine], previous_hash: str | None, *, version: int | None = None
+    run: PayrollRun,
+    lines: Sequence[PayrollLine],
+    previous_hash: str | None,
+    *,
+    version: int | None = None,
+    dropped: Sequence[PayrollDropped] = (),
 ) -> bytes:
     """What a closed run's hash is taken over; closing and verify_chain both use this. The
-    format is the run's own (``hash_version``): runs closed under format 1 keep verifying."""
+    format is the run's own (``hash_version``): runs closed under formats 1 and 2 keep verifying.
+    Format 3 covers every stored field of the header and the lines that a person reads or that
+    says who did what, and who was dropped from the previous run and why."""
     version = run.hash_version if version is None else version
     body: dict[str, Any] = {
-        "run": {
-            "id": run.id,
-            "region_code": run.region_code,
-            "month": run.month.isoformat(),
-            "cutoff": run.cutoff.isoformat(),
-            "approved_by_id": run.approved_by_id,
-            "rule_versions": run.rule_versions,
-        },
+        "run": _run_fields(run, version),
         "lines": [_line_fields(line, version) for line in lines],
         "previous_hash": previous_hash,
     }
     if version >= 2:
         body["hash_version"] = version
+    if version >= 3:
+        body["dropped"] = _dropped_fields(dropped)
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 async def _lines(session: AsyncSession, run_id: int) -> Sequence[PayrollLine]:
+    # As stored: what the session holds from an earlier statement may differ (JSON numbers).
     return (
-        await session.scalars(select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(PayrollLine.seq))
+        await session.scalars(
+            select(PayrollLine)
+            .where(PayrollLine.run_id == run_id)
+            .order_by(PayrollLine.seq)
+            .execution_options(populate_existing=True)
+        )
     ).all()
+
+
+async def _dropped(session: AsyncSession, run_id: int) -> Sequence[PayrollDropped]:
+    return (
+        await session.scalars(
+            select(PayrollDropped)
+            .where(PayrollDropped.run_id == run_id)
+            .order_by(PayrollDropped.practitioner_id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+
+
+async def _digest(session: AsyncSession, run: PayrollRun, previous_hash: str | None, version: int) -> str:
+    lines = await _lines(session, run.id)
+    dropped = await _dropped(session, run.id) if version >= 3 else ()
+    return hashlib.sha256(_canonical(run, lines, previous_hash, version=version, dropped=dropped)).hexdigest()
 
 
 async def _chain_head(session: AsyncSession, region_code: str) -> PayrollRun | None:
@@ -969,16 +1035,20 @@ async def close(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("payroll:" + run.region_code))))
     head = await _chain_head(session, run.region_code)
     previous_hash = head.content_hash if head else None
-    lines = await _lines(session, run.id)
-    digest = hashlib.sha256(_canonical(run, lines, previous_hash, version=HASH_VERSION)).hexdigest()
+    # The header as stored (the row is locked), with the closer and the moment, which are part of
+    # what is hashed: set them first, then hash.
+    await session.refresh(run)
+    run.closed_by_id = actor.user_id
+    run.closed_at = clock.now()
+    digest = await _digest(session, run, previous_hash, HASH_VERSION)
     return await _transition(
         session,
         actor,
         run,
         "close",
         "closed",
-        closed_by_id=actor.user_id,
-        closed_at=clock.now(),
+        closed_by_id=run.closed_by_id,
+        closed_at=run.closed_at,
         previous_hash=previous_hash,
         content_hash=digest,
         hash_version=HASH_VERSION,
@@ -988,32 +1058,36 @@ async def close(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRun:
 async def verify_chain(session: AsyncSession, actor: Actor, region_code: str) -> ChainCheck:
     if not actor.may_on("payroll_read", region_code=region_code):
         raise Forbidden("该区划不在您的管辖范围内。")
+    # A hashed run that is no longer 'closed' has left the chain: that is a break too.
     runs = (
         await session.scalars(
             select(PayrollRun)
-            .where(PayrollRun.region_code == region_code, PayrollRun.status == "closed")
+            .where(
+                PayrollRun.region_code == region_code,
+                (PayrollRun.status == "closed") | PayrollRun.content_hash.is_not(None),
+            )
             .order_by(PayrollRun.closed_at, PayrollRun.id)
+            .execution_options(populate_existing=True)
         )
     ).all()
+
+    def broken(run: PayrollRun, what: str) -> ChainCheck:
+        return ChainCheck(
+            region_code=region_code,
+            runs_checked=len(runs),
+            ok=False,
+            broken_run_id=run.id,
+            problem=f"批次 {run.id}（{run.month:%Y-%m}）{what}",
+        )
+
     previous: str | None = None
     for run in runs:
+        if run.status != "closed":
+            return broken(run, "已关闭并计入哈希链，却不再是“已关闭”状态，可能被改动。")
         if run.previous_hash != previous:
-            return ChainCheck(
-                region_code=region_code,
-                runs_checked=len(runs),
-                ok=False,
-                broken_run_id=run.id,
-                problem=f"批次 {run.id}（{run.month:%Y-%m}）记录的上一哈希与链上前一批次不符。",
-            )
-        digest = hashlib.sha256(_canonical(run, await _lines(session, run.id), run.previous_hash)).hexdigest()
-        if digest != run.content_hash:
-            return ChainCheck(
-                region_code=region_code,
-                runs_checked=len(runs),
-                ok=False,
-                broken_run_id=run.id,
-                problem=f"批次 {run.id}（{run.month:%Y-%m}）的发放明细与关闭时的哈希不符，可能被改动。",
-            )
+            return broken(run, "记录的上一哈希与链上前一批次不符。")
+        if await _digest(session, run, run.previous_hash, run.hash_version) != run.content_hash:
+            return broken(run, "的发放明细与关闭时的哈希不符，可能被改动。")
         previous = run.content_hash
     return ChainCheck(region_code=region_code, runs_checked=len(runs), ok=True)
 
