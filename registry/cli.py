@@ -239,6 +239,7 @@ def certificates_batch(settings: Settings, url: str, args: argparse.Namespace) -
     from registry.certificates.schemas import BatchCreate
     from registry.certificates.service import CertContext
     from registry.errors import RegistryError
+    from registry.jobs import heartbeat
     from registry.models import CertificateBatch
 
     ctx = CertContext(settings)
@@ -268,7 +269,8 @@ def certificates_batch(settings: Settings, url: str, args: argparse.Namespace) -
                     bar.update(judging, total=b.total or None, completed=b.judged)
                     bar.update(rendering, total=(b.issued + b.reused) or None, completed=b.rendered)
 
-                return await batches.run_batch(maker, actor, ctx, job.id, show)
+                async with heartbeat(maker, CertificateBatch, job.id, settings.job_heartbeat_seconds):
+                    return await batches.run_batch(maker, actor, ctx, job.id, show)
         finally:
             await engine.dispose()
 
@@ -302,6 +304,7 @@ def import_command(settings: Settings, url: str, args: argparse.Namespace) -> in
     from registry.accounts.service import actor_for_user, user_by_username
     from registry.errors import RegistryError
     from registry.imports import service
+    from registry.jobs import heartbeat
     from registry.models import ImportJob
 
     console = Console(stderr=True)
@@ -339,12 +342,14 @@ def import_command(settings: Settings, url: str, args: argparse.Namespace) -> in
                         completed=j.processed_rows,
                     )
 
-                checked = await service.run_import(maker, actor, settings, job.id, show)
+                async with heartbeat(maker, ImportJob, job.id, settings.job_heartbeat_seconds):
+                    checked = await service.run_import(maker, actor, settings, job.id, show)
                 if not args.commit or checked.status != "done" or checked.problem_count:
                     return checked, None
                 async with maker() as session, session.begin():
                     await service.request_commit(session, actor, settings, job.id, run_here=True)
-                committed = await service.run_import(maker, actor, settings, job.id, show)
+                async with heartbeat(maker, ImportJob, job.id, settings.job_heartbeat_seconds):
+                    committed = await service.run_import(maker, actor, settings, job.id, show)
                 return checked, committed
         finally:
             await engine.dispose()

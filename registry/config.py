@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # The Ed25519 key that signs certificates; made on first use. Default: data_dir/keys/.
     signing_key_path: Path | None = None
+    # Seconds between a running job's heartbeats; a job silent for three is queued again.
+    job_heartbeat_seconds: float = 5.0
     # Worker processes that render certificate PDFs (default: one per core).
     render_workers: int | None = None
     # Public register (/register): lookups a client may make a minute (per server process).

@@ -385,3 +385,35 @@ def database_url(settings: Settings, database: str | None = None) -> Any:
     """The owner's URL alone: for tools that create, load or alter (benchmarks, datasets)."""
     with database_urls(settings, database) as urls:
         yield urls.owner
+
+
+def is_connection_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says the database cannot be reached right now: the
+    server refused or dropped the connection, is starting up or shutting down, has no free
+    connection slot, or the pool timed out waiting. Such a request may succeed later (503)."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    unavailable = (
+        ConnectionError,  # refused, reset, aborted
+        socket.gaierror,
+        TimeoutError,
+        sa_exc.TimeoutError,  # the pool had no connection to give
+        asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+        asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+        asyncpg.AdminShutdownError,  # 57P01
+        asyncpg.CrashShutdownError,  # 57P02
+        asyncpg.TooManyConnectionsError,  # 53300
+        asyncpg.ConnectionDoesNotExistError,
+    )
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, unavailable):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False

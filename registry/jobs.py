@@ -5,25 +5,68 @@ claims the oldest queued row with ``FOR UPDATE SKIP LOCKED`` (so several server 
 the queue without running a job twice) and runs it as the user who asked for it, with that
 user's grants as they are when it starts. Jobs of an account closed meanwhile are not run. The
 app starts the workers with the server; tests, where no server runs, call ``drain``.
+
+While a job runs, its runner writes ``heartbeat_at`` every heartbeat period. A running job whose
+heartbeat is ``STALE_BEATS`` periods old was cut off (its process stopped, or the database went
+away under it): every worker puts such jobs back in the queue at each of its rounds, one
+heartbeat period apart, so they finish once the database is back, with no restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import clock
 from registry.accounts.actor import Actor
 from registry.accounts.service import actor_for_user
+from registry.db import is_connection_error
 from registry.models import User
 
 log = logging.getLogger("registry")
-POLL_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0
+STALE_BEATS = 3
+
+
+def stale_after(heartbeat: float = HEARTBEAT_SECONDS) -> dt.timedelta:
+    return dt.timedelta(seconds=heartbeat * STALE_BEATS)
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    session_maker: async_sessionmaker[AsyncSession], model: Any, job_id: int, period: float = HEARTBEAT_SECONDS
+) -> AsyncIterator[None]:
+    """Write the job's ``heartbeat_at`` now and every ``period`` seconds while the body runs
+    (in short transactions of its own; a failed beat, the database being away, is skipped)."""
+
+    async def beat() -> None:
+        while True:
+            try:
+                async with session_maker() as session:
+                    await session.execute(
+                        update(model)
+                        .where(model.id == job_id, model.status == "running")
+                        .values(heartbeat_at=clock.now())
+                    )
+                    await session.commit()
+            except Exception as exc:  # the next beat tries again
+                log.warning("heartbeat of %s %s: %s: %s", model.__tablename__, job_id, type(exc).__name__, exc)
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(beat(), name=f"heartbeat-{model.__tablename__}-{job_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class QueueWorker:
@@ -33,22 +76,31 @@ class QueueWorker:
     model: ClassVar[Any]
     name: ClassVar[str]
 
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.session_maker = session_maker
+        self.heartbeat = heartbeat
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def run(self, actor: Actor, job_id: int) -> None:
         raise NotImplementedError
 
+    async def requeue(self, stale: dt.timedelta) -> int:
+        """Put running jobs whose heartbeat is older than ``stale`` back in the queue."""
+        return 0
+
     async def prepare(self) -> None:
-        """Before each round, e.g. put back jobs a stopped process left running."""
+        """Before each round: put back jobs a stopped process or an outage cut off."""
+        count = await self.requeue(stale_after(self.heartbeat))
+        if count:
+            log.warning("%s: %s interrupted job(s) queued again", self.name, count)
 
     def poke(self) -> None:
         self._wake.set()
 
-    async def run_next(self) -> bool:
-        """Claim and run the oldest queued job; False when there is none."""
+    async def run_next(self, *, beat: bool = False) -> bool:
+        """Claim and run the oldest queued job; False when there is none. With ``beat`` (the
+        server's loop; tests drain on one connection) the job's heartbeat is written meanwhile."""
         model = self.model
         async with self.session_maker() as session:
             job = (
@@ -77,13 +129,17 @@ class QueueWorker:
                 else Actor.system(self.name)
             )
             await session.commit()
-        await self.run(actor, job_id)
+        if beat:
+            async with heartbeat(self.session_maker, model, job_id, self.heartbeat):
+                await self.run(actor, job_id)
+        else:
+            await self.run(actor, job_id)
         return True
 
-    async def drain(self) -> int:
+    async def drain(self, *, beat: bool = False) -> int:
         """Run queued jobs until none is left; how many ran."""
         count = 0
-        while await self.run_next():
+        while await self.run_next(beat=beat):
             count += 1
         return count
 
@@ -91,11 +147,14 @@ class QueueWorker:
         while True:
             try:
                 await self.prepare()
-                await self.drain()
-            except Exception:  # a broken job must not stop the worker
-                log.exception("%s worker", self.name)
+                await self.drain(beat=True)
+            except Exception as exc:  # a broken job must not stop the worker
+                if is_connection_error(exc):
+                    log.warning("%s worker: database unavailable (%s)", self.name, type(exc).__name__)
+                else:
+                    log.exception("%s worker", self.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), self.heartbeat)
             self._wake.clear()
 
     async def start(self) -> None:

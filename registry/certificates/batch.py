@@ -35,6 +35,7 @@ from registry.certificates.service import (
     require_batch_role,
     statement_for,
 )
+from registry.db import is_connection_error
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import CertificateBatch, IssuedCertificate, Practitioner
 from registry.regions.codes import subtree_bounds
@@ -46,8 +47,6 @@ log = logging.getLogger("registry")
 
 JUDGE_CHUNK = 200
 MAX_SKIPPED_LISTED = 1000
-# A running job whose process has not saved progress for this long was left by a stopped one.
-STALE_AFTER = dt.timedelta(minutes=10)
 # Certificates per rendering task, at most: bigger tasks share more set-up (one layout, fonts
 # read once); more tasks keep every worker busy to the end.
 RENDER_CHUNK = {"zip": 16, "pdf": 40}
@@ -125,11 +124,16 @@ async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> Certi
     return batch
 
 
-async def requeue_interrupted(session_maker: async_sessionmaker[AsyncSession]) -> int:
-    """Jobs a stopped process left running (no progress saved for ``STALE_AFTER``) go back to
-    the queue: running one again issues nothing twice (certificates already issued are reused)
-    and renders the files afresh. Jobs another live process is running are left alone."""
-    stale = clock.now() - STALE_AFTER
+async def requeue_interrupted(
+    session_maker: async_sessionmaker[AsyncSession], stale_after: dt.timedelta | None = None
+) -> int:
+    """Jobs a stopped process or an outage left running (no heartbeat for ``stale_after``,
+    ``registry.jobs``) go back to the queue: running one again issues nothing twice
+    (certificates already issued are reused) and renders the files afresh. Jobs another live
+    process is running beat, and are left alone."""
+    from registry.jobs import stale_after as default_stale
+
+    stale = clock.now() - (stale_after or default_stale())
     async with session_maker() as session:
         result = await session.execute(
             update(CertificateBatch)
@@ -185,6 +189,8 @@ async def run_batch(
         await _render(session_maker, ctx, batch, serials, progress)
         batch.status = "done"
     except Exception as exc:
+        if is_connection_error(exc):
+            raise  # left running: queued again once its heartbeat is stale (registry.jobs)
         log.exception("certificate batch %s failed", batch_id)
         batch.status = "failed"
         batch.error = str(exc)[:2000] or type(exc).__name__

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.accounts.actor import Actor
@@ -17,11 +19,11 @@ class BatchWorker(QueueWorker):
     name = "certificate-batches"
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession], ctx: CertContext) -> None:
-        super().__init__(session_maker)
+        super().__init__(session_maker, ctx.settings.job_heartbeat_seconds)
         self.ctx = ctx
 
-    async def prepare(self) -> None:
-        await requeue_interrupted(self.session_maker)
+    async def requeue(self, stale: dt.timedelta) -> int:
+        return await requeue_interrupted(self.session_maker, stale)
 
     async def run(self, actor: Actor, job_id: int) -> None:
         await run_batch(self.session_maker, actor, self.ctx, job_id)

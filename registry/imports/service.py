@@ -19,12 +19,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import clock
 from registry.accounts.actor import Actor, Forbidden
 from registry.config import Settings
+from registry.db import is_connection_error
 from registry.errors import Conflict, InvalidInput, NotFound
 from registry.imports.check import Checker, Lookups, Parsed, Plan, parse
 from registry.imports.schemas import ImportRead
@@ -173,12 +174,20 @@ def import_read(job: ImportJob) -> ImportRead:
     return read
 
 
-async def requeue_interrupted(session_maker: async_sessionmaker[AsyncSession]) -> int:
-    """Jobs a stopped server left running go back to the queue (a commit wrote nothing unless it
-    finished, and a committed import checks clean and unchanged when run again)."""
+async def requeue_interrupted(
+    session_maker: async_sessionmaker[AsyncSession], stale_after: dt.timedelta | None = None
+) -> int:
+    """Jobs a stopped server or an outage left running (no heartbeat for ``stale_after``,
+    ``registry.jobs``) go back to the queue (a commit wrote nothing unless it finished, and a
+    committed import checks clean and unchanged when run again)."""
+    from registry.jobs import stale_after as default_stale
+
+    stale = clock.now() - (stale_after or default_stale())
     async with session_maker() as session:
         result = await session.execute(
-            update(ImportJob).where(ImportJob.status == "running").values(status="queued", stage=None, processed_rows=0)
+            update(ImportJob)
+            .where(ImportJob.status == "running", func.greatest(ImportJob.heartbeat_at, ImportJob.updated_at) < stale)
+            .values(status="queued", stage=None, processed_rows=0)
         )
         await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
@@ -436,6 +445,8 @@ async def run_import(
         if job.status == "running":
             job.status = "done"
     except Exception as exc:
+        if is_connection_error(exc):
+            raise  # left running: queued again once its heartbeat is stale (registry.jobs)
         log.exception("import %s failed", job_id)
         job.status = "failed"
         job.error = (getattr(exc, "message", None) or str(exc))[:2000] or type(exc).__name__

@@ -45,3 +45,6 @@ class ImportJob(Base, Timestamps):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     committed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Written by the runner every few seconds (registry.jobs): a running job whose heartbeat is
+    # old was cut off and is queued again.
+    heartbeat_at: Mapped[datetime | None]

@@ -9,11 +9,14 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, SerializationException, ValidationException
 from litestar.response import Redirect, Template
 
+from registry.db import is_connection_error
 from registry.errors import RegistryError
 
 log = logging.getLogger("registry")
 
 PROBLEM_JSON = "application/problem+json"
+# When the database cannot be reached: ask again after this many seconds.
+RETRY_AFTER_SECONDS = 5
 
 _PYDANTIC_MESSAGES = {
     "missing": "必填项未填写",
@@ -143,6 +146,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             detail="请求内容不是有效的 JSON，请检查格式（引号、逗号、括号）。",
             errors=[{"field": "body", "code": "json_invalid", "message": "请求内容不是有效的 JSON。"}],
         )
+    if status >= 500 and is_connection_error(exc):
+        return unavailable(request, exc)
     if status >= 500:
         log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
         return problem(
@@ -155,7 +160,24 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return problem(request, status=status, code=f"http_{status}", title="请求无法处理", detail=str(exc.detail))
 
 
+def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[Any]:
+    """The database is down, restarting or out of connections: 503 with Retry-After, in Chinese.
+    Nothing was written (the request's transaction never committed)."""
+    log.warning("database unavailable on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+    response = problem(
+        request,
+        status=503,
+        code="database_unavailable",
+        title="服务暂时不可用",
+        detail=f"数据库暂时无法连接，本次操作没有保存任何内容。请在 {RETRY_AFTER_SECONDS} 秒后重试。",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_connection_error(exc):
+        return unavailable(request, exc)
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem(request, status=500, code="internal_error", title="系统错误", detail="系统内部错误，请稍后重试。")
 

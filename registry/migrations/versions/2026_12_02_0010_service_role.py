@@ -10,6 +10,7 @@ Create Date: 2026-12-02 14:00:00.000000+00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 # ruff: noqa: S608 - fixed role and table names
@@ -49,9 +50,12 @@ def upgrade() -> None:
     for table in APPEND_ONLY:
         op.execute(f"REVOKE UPDATE, DELETE ON {table} FROM {GROUP}")
     op.execute(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {GROUP}")
+    # Imports beat while they run, as certificate batches do: a silent one is queued again.
+    op.add_column("import_job", sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("import_job", "heartbeat_at")
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {GROUP}")
     op.execute(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {GROUP}"
