@@ -527,13 +527,17 @@ def main(argv: list[str] | None = None) -> int:
     dataset.add_argument("action", choices=["generate"])
     dataset.add_argument("--practitioners", type=int, default=2_000_000)
     dataset.add_argument("--seed", type=int, default=20261122)
-    db = sub.add_parser("db", help="embedded database helpers")
-    db.add_argument("action", choices=["start", "stop", "url", "owner-url"])
+    db = sub.add_parser("db", help="embedded database helpers; backup and restore (any server)")
+    db.add_argument("action", choices=["start", "stop", "url", "owner-url", "backup", "restore"])
+    db.add_argument("file", nargs="?", help="the backup file (backup, restore): pg_dump's custom format")
+    db.add_argument("--replace", action="store_true", help="restore over a database that has data (drops it)")
     args = parser.parse_args(argv)
     settings = Settings()
 
     if args.command == "serve":
         return serve(settings)
+    if args.command == "db" and args.action in ("backup", "restore"):
+        return _backup_or_restore(settings, args)
     if args.command == "db":
         return _db(settings, args.action)
     if args.command == "certificates" and args.action == "verify":
@@ -567,6 +571,30 @@ def main(argv: list[str] | None = None) -> int:
             from registry.regions.service import load_regions
 
             print(f"已载入 {_run_in_session(urls.owner, load_regions)} 个行政区划代码。")
+    return 0
+
+
+def _backup_or_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from registry import backup
+
+    if not args.file:
+        print(f"请指定备份文件：registry db {args.action} FILE", file=sys.stderr)
+        return 2
+    file = Path(args.file)
+    with database_urls(settings) as urls:
+        try:
+            if args.action == "backup":
+                backup.backup(urls.owner, file, settings.pg_bin_dir)
+                print(f"已备份到 {file}（{file.stat().st_size:,} 字节）。")
+            else:
+                backup.restore(urls.owner, file, settings.pg_bin_dir, replace=args.replace)
+                migrate(urls.owner)  # a backup of an older version is brought up to this one
+                print(f"已从 {file} 恢复。")
+        except backup.BackupError as exc:
+            print(f"错误：{exc}", file=sys.stderr)
+            return 1
     return 0
 
 
