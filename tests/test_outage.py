@@ -7,6 +7,8 @@ queued again on the workers' heartbeat and finish, once."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 import shutil
 import socket
 import subprocess
@@ -81,7 +83,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             "import logging, uvicorn\n"
             "from registry.app import create_app\n"
             "from registry.config import Settings\n"
-            "logging.basicConfig(level=logging.WARNING, format='%(created).3f %(name)s %(message)s')\n"
+            "logging.basicConfig(level=logging.WARNING)\n"
             f"settings = Settings(port={port}, public_url={base!r}, data_dir={str(folder / 'data')!r},"
             f" job_heartbeat_seconds={HEARTBEAT}, render_workers=1)\n"
             f"uvicorn.run(create_app(settings, database_url={db.service_url()!r}), host='127.0.0.1', port={port},"
@@ -119,9 +121,12 @@ def _restart(db: EmbeddedPostgres, down_for: float) -> float:
 
 
 def _requeued_at(log: str, worker: str) -> float:
+    """When the log says the worker queued the job again (its lines carry the local time)."""
     lines = [line for line in log.splitlines() if f"{worker}: 1 interrupted job(s) queued again" in line]
     assert lines, log[-3000:]
-    return float(lines[0].split()[0])
+    stamp = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", lines[0])
+    assert stamp, lines[0]
+    return dt.datetime.strptime(stamp.group(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
 def test_an_outage_answers_503_and_the_service_recovers_without_restart(service: Service) -> None:
