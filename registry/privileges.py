@@ -10,7 +10,14 @@ from typing import Any
 
 # Append-only tables (migration 0010 revokes UPDATE and DELETE on them). A migration that adds one
 # revokes the same and adds its name here.
-APPEND_ONLY = ("audit_event", "issued_certificate", "certificate_revocation", "signing_key")
+APPEND_ONLY = (
+    "audit_event",
+    "issued_certificate",
+    "certificate_revocation",
+    "signing_key",
+    "ce_audit_sample",  # 0013
+    "ce_audit_outcome",  # 0013
+)
 
 
 class UnsafeServiceRole(RuntimeError):

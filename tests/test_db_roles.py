@@ -47,6 +47,8 @@ TRIGGERS = {
     "issued_certificate": "issued_certificate_immutable",
     "certificate_revocation": "certificate_revocation_immutable",
     "signing_key": "signing_key_immutable",
+    "ce_audit_sample": "ce_audit_sample_append_only",
+    "ce_audit_outcome": "ce_audit_outcome_append_only",
     "payroll_run": "payroll_run_guard",
     "payroll_line": "payroll_line_guard",
 }
@@ -68,10 +70,15 @@ async def test_the_service_role_cannot_switch_the_guarantees_off(as_service: asy
 
 
 async def test_the_service_role_may_only_add_to_the_append_only_tables(as_service: asyncpg.Connection) -> None:
-    assert set(APPEND_ONLY) == {"audit_event", "issued_certificate", "certificate_revocation", "signing_key"}
-    column = {"audit_event": "action", "issued_certificate": "serial", "certificate_revocation": "reason"}
+    assert {"audit_event", "issued_certificate", "certificate_revocation", "signing_key"} <= set(APPEND_ONLY)
+    column = {
+        "audit_event": "action",
+        "issued_certificate": "serial",
+        "certificate_revocation": "reason",
+        "signing_key": "key_id",
+    }
     for table in APPEND_ONLY:
-        name = column.get(table, "key_id")
+        name = column.get(table, "id")
         for statement in (
             f"UPDATE {table} SET {name} = {name}",  # noqa: S608 - fixed names
             f"DELETE FROM {table}",  # noqa: S608 - fixed names
