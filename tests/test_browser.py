@@ -109,7 +109,8 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The service in its own process on the database at ``url``; yields its base address."""
+    """The service in its own process on the database at ``url`` (the service's role's URL);
+    yields its base address."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = (
@@ -117,8 +118,7 @@ def serve(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "from registry.app import create_app\n"
         "from registry.config import Settings\n"
         f"settings = Settings(port={port}, public_url={base!r})\n"
-        f"uvicorn.run(create_app(settings, database_url={databases.service(url)!r}), host='127.0.0.1', port={port},"
-        " log_level='warning')\n"
+        f"uvicorn.run(create_app(settings, database_url={url!r}), host='127.0.0.1', port={port}, log_level='warning')\n"
     )
     log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("w") as out:
@@ -145,7 +145,7 @@ def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
 
     migrate(url)
     person_id = asyncio.run(_seed(url))
-    with serve(url, tmp_path_factory) as base:
+    with serve(databases.service(url), tmp_path_factory) as base:
         yield Live(base, person_id)
 
 

@@ -119,7 +119,7 @@ def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
 
     migrate(url)
     holder = asyncio.run(_seed(url))
-    with serve(url, tmp_path_factory) as base:
+    with serve(databases.service(url), tmp_path_factory) as base:
         yield Live(base, holder)
 
 

@@ -69,6 +69,7 @@ LINE_CHANGES: dict[str, str] = {
     "corrects_line_id": "id",
     "reason": "coalesce(reason, '') || '改'",
     "created_by_id": ":other_user",
+    "computed": "NOT computed",
 }
 # The run's id is in every format (it cannot change: the lines point at it); updated_at says when
 # the row was last written, which nobody reads as a fact of the payment.

@@ -920,8 +920,8 @@ def _line_fields(line: PayrollLine, version: int) -> list[Any]:
         fields += [line.organization_name, line.basis, line.reason]
     if version >= 3:
         # Every other stored field: the findings a page prints, who wrote the line, its id
-        # (what an adjustment's corrects_line_id points at).
-        fields += [line.id, line.findings, line.created_by_id]
+        # (what an adjustment's corrects_line_id points at), computed or added by a clerk.
+        fields += [line.id, line.findings, line.created_by_id, line.computed]
     return fields
 
 

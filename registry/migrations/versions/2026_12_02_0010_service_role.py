@@ -4,7 +4,7 @@ SELECT and INSERT only on the append-only tables and on alembic_version, and not
 could switch a guarantee off (no ownership, no TRIGGER, no TRUNCATE, no REFERENCES)
 
 Revision ID: 0010
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02 14:00:00.000000+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 # ruff: noqa: S608 - fixed role and table names
 
 revision: str = "0010"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
