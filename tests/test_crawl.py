@@ -45,7 +45,7 @@ def base(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> 
 
     migrate(url)
     asyncio.run(_seed(url))
-    with serve(url, tmp_path_factory) as address:
+    with serve(databases.service(url), tmp_path_factory) as address:
         yield address
 
 
