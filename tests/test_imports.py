@@ -436,6 +436,9 @@ async def test_template_download_and_filled_template_imports(
     assert people.cell(2, 1).value == "张三"  # the example row
     assert any("示例" in str(c.value) for row in book["说明"].iter_rows() for c in row if c.value)
     assert_problem(await anonymous.get("/api/imports/template.xlsx", headers=place.payroll), 403, "forbidden")
+    # Uploaded as it is, the example ID number passes its own check.
+    as_is = await upload(anonymous, place.clerk, response.content, name="模板.xlsx")
+    assert not [p for p in as_is["problems"] if p["code"].startswith("id_number")], as_is["problems"]
     # Filled in: the example rows replaced by real ones, the empty sheets left as they are.
     for name in book.sheetnames[:-1]:
         book[name].delete_rows(2)

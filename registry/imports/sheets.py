@@ -47,7 +47,7 @@ ID = Column(
     ("身份证号", "身份证号码", "身份证", "证件号码", "居民身份证号码", "公民身份证号码"),
     True,
     "18 位，末位可为 X；请把该列设为文本格式，否则 Excel 会丢掉后几位",
-    "420102199001011233",
+    "420102199001011236",  # with a valid check digit: the example passes its own check
 )
 CREDIT = Column(
     "credit_code",
