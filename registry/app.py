@@ -19,6 +19,7 @@ from registry.accounts.auth import RequestIdMiddleware, provide_actor
 from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
 from registry.awards.controllers import AwardController
+from registry.ce_audit.controllers import CeAuditController, CeAuditPages
 from registry.certificates.controllers import CertificateController, VerificationController, provide_certificates
 from registry.certificates.jobs import BatchWorker
 from registry.certificates.service import CertContext
@@ -34,6 +35,8 @@ from registry.practitioners.controllers import EmploymentController, Practitione
 from registry.regions.controllers import RegionController
 from registry.register.controllers import RegisterController
 from registry.register.throttle import SlidingWindow
+from registry.reminders.controllers import ReminderController, ReminderPages
+from registry.reminders.jobs import ReminderWorker
 from registry.rules.controllers import PolicyController
 from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
@@ -102,12 +105,15 @@ def create_app(
     worker = BatchWorker(session_maker, certificates)
     # Runs queued imports (dry runs and commits), likewise.
     importer = ImportWorker(session_maker, settings)
+    # Computes each day's reminders (and emails them), likewise.
+    reminders = ReminderWorker(session_maker, settings)
     state: dict[str, Any] = {
         "settings": settings,
         "session_maker": session_maker,
         "certificates": certificates,
         "batch_worker": worker,
         "import_worker": importer,
+        "reminder_worker": reminders,
         "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
     }
     return Litestar(
@@ -129,6 +135,10 @@ def create_app(
             VerificationController,
             ImportController,
             RegisterController,
+            ReminderController,
+            ReminderPages,
+            CeAuditController,
+            CeAuditPages,
             LoginPages,
             Pages,
             WorkPages,
@@ -158,7 +168,7 @@ def create_app(
             description="Social-work talent registry",
         ),
         state=State(state),
-        on_startup=[worker.start, importer.start],
-        on_shutdown=[worker.stop, importer.stop, dispose_engine],
+        on_startup=[worker.start, importer.start, reminders.start],
+        on_shutdown=[worker.stop, importer.stop, reminders.stop, dispose_engine],
         debug=settings.debug,
     )

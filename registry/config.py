@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 5.0
     # Worker processes that render certificate PDFs (default: one per core).
     render_workers: int | None = None
+    # Reminders by email: off unless an SMTP server is named.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "registry@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
     # Public register (/register): lookups a client may make a minute (per server process).
     register_lookups_per_minute: int = Field(default=10, ge=1, le=10_000)
 

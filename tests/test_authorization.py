@@ -387,6 +387,39 @@ CASES = [
         lambda side, role: {"name": "赵新", "certificate_number": "S00000000"},
     ),
     Case("GET", "/api/register/lookups", per_role((200, 200), (200, 200), (403, 403), (403, 403), (403, 403))),
+    # reminders: each user's own (a reminder that is not theirs is not found); the list of
+    # people to chase for those who keep the records
+    Case("GET", "/api/reminders", everyone((200, 200))),
+    Case("GET", "/api/reminders/unread", everyone((200, 200))),
+    Case("POST", "/api/reminders/{reminder_id:int}/read", everyone((404, 404)), ids=lambda side: {"reminder_id": 1}),
+    Case("POST", "/api/reminders/read-all", everyone((200, 200))),
+    Case("PUT", "/api/reminders/email", everyone((200, 200)), lambda side, role: {"address": ""}),
+    Case("GET", "/api/reminders/chase.csv", per_role((403, 403), (200, 200), (403, 403), (200, 200), (403, 403))),
+    # CE audit samples: drawn by a region's civil-affairs staff; a sample that is not there (or
+    # not in scope) is not found
+    Case("GET", "/api/ce-audits", everyone((200, 200))),
+    Case(
+        "POST",
+        "/api/ce-audits",
+        per_role((403, 403), (201, 403), (403, 403), (403, 403), (403, 403)),
+        lambda side, role: {"year": 2025, "region_code": side.region, "seed": "matrix"},
+    ),
+    Case("GET", "/api/ce-audits/{sample_id:int}", everyone((404, 404)), ids=lambda side: {"sample_id": 2**62}),
+    Case("GET", "/api/ce-audits/{sample_id:int}/report", everyone((404, 404)), ids=lambda side: {"sample_id": 2**62}),
+    Case(
+        "POST",
+        "/api/ce-audits/{sample_id:int}/outcomes",
+        everyone((404, 404)),
+        lambda side, role: {"ce_record_id": side.ce, "outcome": "upheld"},
+        ids=lambda side: {"sample_id": 2**62},
+    ),
+    Case(
+        "POST",
+        "/api/ce-audits/{sample_id:int}/records/{record_id:int}/evidence",
+        everyone((404, 404)),
+        ids=lambda side: {"sample_id": 2**62, "record_id": side.ce},
+        files={"file": ("a.pdf", b"%PDF-1.4")},
+    ),
     # spreadsheet imports: an import is its uploader's (admins read them); a queued one cannot be
     # committed yet (409)
     Case("GET", "/api/imports/template.xlsx", per_role((403, 403), (200, 200), (403, 403), (200, 200), (403, 403))),

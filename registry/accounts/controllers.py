@@ -37,6 +37,7 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from registry.ce_audit.service import samples_for_person
 from registry.certificates.service import CertContext
 from registry.config import Settings
 from registry.practitioners.schemas import PractitionerDetail
@@ -327,4 +328,5 @@ class LoginPages(Controller):
         }
         if own:
             context |= await record_context(db_session, actor, certificates, own)
+            context["ce_audits"] = await samples_for_person(db_session, own)
         return Template(template_name="accounts/me.html", context=context)

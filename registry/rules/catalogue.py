@@ -26,6 +26,7 @@ KINDS = (
     "region_target",
     "report_only",
     "back_pay",
+    "reminder",
 )
 TRUST = ("official", "draft", "secondary", "product_default")
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor
+from registry.ce_audit.struck import struck_records
 from registry.certifications.history import certs_of
 from registry.models import (
     AwardRow,
@@ -39,6 +40,11 @@ async def _benchmarks(session: AsyncSession, codes: set[str]) -> tuple[Benchmark
     return tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source, name or "") for b, name in rows.all())
 
 
+def _status(record: CeRecordRow, struck: set[int]) -> str:
+    """A record an audit struck counts no more, whatever its verification said."""
+    return "struck" if record.id in struck else record.status
+
+
 async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
     spells = (
         await session.execute(
@@ -49,6 +55,7 @@ async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
     ).all()
     certs = (await certs_of(session, [person.id])).get(person.id, [])
     ce = (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id == person.id))).all()
+    struck = await struck_records(session, [person.id])
     pay = (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id == person.id))).all()
     awards = (await session.scalars(select(AwardRow).where(AwardRow.practitioner_id == person.id))).all()
     regions = {region for _, region in spells} | ({person.region_code} if person.region_code else set())
@@ -64,7 +71,7 @@ async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
             for e, region in spells
         ),
         certs=tuple(certs),
-        ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status) for r in ce),
+        ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, _status(r, struck)) for r in ce),
         pay={p.year: Pay(p.year, p.amount, p.period, p.status) for p in pay},
         benchmarks=benchmarks,
         awards=tuple(AwardHeld(a.programme, a.status, a.round or None) for a in awards),
@@ -103,8 +110,11 @@ async def load_facts_many(session: AsyncSession, people: Sequence[Practitioner])
         )
     certs = await certs_of(session, ids)
     ce: dict[int, list[CeRecord]] = {}
+    struck = await struck_records(session, ids)
     for r in (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id.in_(ids)))).all():
-        ce.setdefault(r.practitioner_id, []).append(CeRecord(r.activity_date, r.hours, r.unit, r.category, r.status))
+        ce.setdefault(r.practitioner_id, []).append(
+            CeRecord(r.activity_date, r.hours, r.unit, r.category, _status(r, struck))
+        )
     pay: dict[int, dict[int, Pay]] = {}
     for s in (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id.in_(ids)))).all():
         pay.setdefault(s.practitioner_id, {})[s.year] = Pay(s.year, s.amount, s.period, s.status)

@@ -1,0 +1,1 @@
+"""Reminders: catalogue rules computed daily by the queue worker, shown in the app, emailed."""
