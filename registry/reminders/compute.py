@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from registry import clock
-from registry.models import CeRecordRow, Certification, PayrollRun, Practitioner, Reminder
+from registry.certifications.history import in_force, registered_over
+from registry.models import CeRecordRow, Certification, CertificationPeriod, PayrollRun, Practitioner, Reminder
 from registry.rules import evaluate
 from registry.rules.facts import load_facts_many
 from registry.rules.model import Finding, PolicyRule, RuleBook
@@ -42,32 +44,54 @@ def _on_day(column: Any) -> Any:
     return func.date(func.timezone(str(clock.CHINA), column))
 
 
+def _registration_end(day: dt.date) -> Any:
+    """SQL: the last day of the certificate's registration period in force on ``day``."""
+    reg = aliased(CertificationPeriod)
+    return (
+        select(func.max(reg.end_date))
+        .where(
+            reg.certification_id == Certification.id,
+            reg.kind.in_(("registration", "renewal")),
+            reg.start_date <= day,
+            reg.end_date >= day,
+            in_force(reg),
+        )
+        .scalar_subquery()
+    )
+
+
 async def registration_ends(session: AsyncSession, rule: PolicyRule, day: dt.date) -> list[Draft]:
+    """Certificates registered today whose period ends within the window and is not followed by
+    a renewal (read from the certificate's periods in force)."""
     within, more_than = int(rule.params["within_days"]), int(rule.params["more_than_days"])
+    ends = _registration_end(day)
     rows = await session.execute(
         select(Certification.id, Certification.level, Certification.certificate_number)
-        .add_columns(Certification.registration_valid_to, Practitioner.id.label("pid"), Practitioner.region_code)
+        .add_columns(ends.label("ends"), Practitioner.id.label("pid"), Practitioner.region_code)
         .join(Practitioner, Practitioner.id == Certification.practitioner_id)
         .where(
             Certification.verification_status == "verified",
-            Certification.registration_valid_to >= day + dt.timedelta(days=more_than + 1),
-            Certification.registration_valid_to <= day + dt.timedelta(days=within),
+            registered_over(day),
+            ends.between(day + dt.timedelta(days=more_than + 1), day + dt.timedelta(days=within)),
+            ~registered_over(day + dt.timedelta(days=within + 1)),
         )
     )
     drafts = []
     for r in rows:
-        left = (r.registration_valid_to - day).days
+        if r.ends is None:
+            continue
+        left = (r.ends - day).days
         drafts.append(
             Draft(
-                key=f"{rule.id}:{r.id}:{r.registration_valid_to}",
+                key=f"{rule.id}:{r.id}:{r.ends}",
                 rule=rule,
                 audience="practitioner",
                 practitioner_id=r.pid,
                 region_code=r.region_code,
-                due_date=r.registration_valid_to,
-                title=f"证书登记将于 {r.registration_valid_to} 到期",
+                due_date=r.ends,
+                title=f"证书登记将于 {r.ends} 到期",
                 message=(
-                    f"您的{LABELS[r.level]}证书（编号 {r.certificate_number}）登记有效期至 {r.registration_valid_to}，"
+                    f"您的{LABELS[r.level]}证书（编号 {r.certificate_number}）登记有效期至 {r.ends}，"
                     f"还有 {left} 天。请在有效期届满前向登记机关申请再登记；再登记须完成规定的继续教育。"
                 ),
             )
@@ -86,9 +110,7 @@ async def ce_shortfall(session: AsyncSession, rule: PolicyRule, book: RuleBook, 
             .where(
                 Practitioner.id.in_(
                     select(Certification.practitioner_id).where(
-                        Certification.verification_status == "verified",
-                        Certification.registration_valid_from <= day,
-                        Certification.registration_valid_to >= day,
+                        Certification.verification_status == "verified", registered_over(day)
                     )
                 ),
                 ~select(Reminder.id)
