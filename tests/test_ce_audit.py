@@ -117,7 +117,7 @@ async def test_the_same_seed_draws_the_same_sample_and_another_seed_another_of_t
     assert foreign.status_code == 403
     assert (await anonymous.get(f"/api/ce-audits/{sample['id']}", headers=region.outsider)).status_code == 404
     # The drawing is history: the table refuses to change it.
-    with pytest.raises(DBAPIError, match="append-only|permission denied"):
+    with pytest.raises(DBAPIError, match=r"append-only|permission denied"):
         async with session.begin_nested():
             await session.execute(text("UPDATE ce_audit_sample SET seed = 'x'"))
 
@@ -216,7 +216,7 @@ async def test_evidence_and_a_struck_record_change_the_decision_and_the_region_f
         )
     ).one()
     assert event.detail == {"sample_id": sid, "year": Y, "ce_decision_before": True, "ce_decision_after": False}
-    with pytest.raises(DBAPIError, match="append-only|permission denied"):
+    with pytest.raises(DBAPIError, match=r"append-only|permission denied"):
         async with session.begin_nested():
             await session.execute(update(CeAuditOutcome).values(outcome="upheld"))
     # A later finding is a new row and counts from then on (the struck one stays in the history).
