@@ -194,8 +194,8 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
             async with maker() as session:
                 run = await session.get(PayrollRun, run_id)
                 assert run is not None
-                metadata = await export.run_metadata(session, run)
-            path = await export.write_xlsx(maker, run_id, metadata, full_ids=args.full_ids)
+                info = await export.sheet_info(session, run, full_ids=args.full_ids)
+            path = await export.write_xlsx(maker, run_id, info, full_ids=args.full_ids)
             shutil.move(path, out_path)
             return out_path
         finally:

@@ -186,7 +186,7 @@ async def bench(url: str, dsn: str) -> list[tuple[str, float, float, str]]:
 
             run_row = await session.get(PayrollRun, run_id)
             assert run_row is not None
-            metadata = await export.run_metadata(session, run_row)
+            metadata = await export.sheet_info(session, run_row)
 
         t0 = time.perf_counter()
         size = await csv_once()

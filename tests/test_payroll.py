@@ -474,9 +474,10 @@ async def test_xlsx_export(anonymous: httpx.AsyncClient, world: World, tmp_path:
     path = tmp_path / "run.xlsx"
     path.write_bytes(response.content)
     book = openpyxl.load_workbook(path, data_only=True)
-    assert book.sheetnames == ["发放明细", "批次信息"]
+    assert book.sheetnames == ["发放明细", "依据全文", "批次信息"]
     sheet = book["发放明细"]
-    assert [c.value for c in sheet[1]] == [
+    # Title and run line above the headings (the print layout: tests/test_payroll_sheets.py).
+    assert [c.value for c in sheet[3]] == [
         "序号",
         "姓名",
         "身份证号",
@@ -488,16 +489,18 @@ async def test_xlsx_export(anonymous: httpx.AsyncClient, world: World, tmp_path:
         "金额",
         "依据",
     ]
-    assert sheet.freeze_panes == "A2"
-    data = list(sheet.iter_rows(min_row=2, values_only=True))
-    body, total = data[:-1], data[-1]
+    assert sheet.freeze_panes == "A4"
+    data = list(sheet.iter_rows(min_row=4, values_only=True))
+    body = [r for r in data if isinstance(r[0], int)]
+    total = next(r for r in data if r[1] == "合计")
     assert len(body) == 7
-    assert total[1] == "合计" and Decimal(str(total[8])) == Decimal(closed["total_amount"]) == 1000
+    assert Decimal(str(total[8])) == Decimal(closed["total_amount"]) == 1000
     assert sum(Decimal(str(r[8])) for r in body) == 1000
     assert all(str(r[2])[4:14] == "*" * 10 for r in body)
-    assert sheet.cell(row=2, column=9).number_format == "#,##0.00"
+    assert sheet.cell(row=4, column=9).number_format == "#,##0.00"
     formula_book = openpyxl.load_workbook(path)
-    assert str(formula_book["发放明细"].cell(row=len(data) + 1, column=9).value).startswith("=SUM(")
+    total_row = 4 + data.index(total)
+    assert str(formula_book["发放明细"].cell(row=total_row, column=9).value).startswith("=SUBTOTAL(9,I4:")
     meta = dict(book["批次信息"].iter_rows(values_only=True))
     assert meta["月份"] == "2026-09" and meta["状态"] == "已关闭"
     assert meta["本批次哈希（SHA-256）"] == closed["content_hash"]

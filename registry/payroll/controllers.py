@@ -157,9 +157,9 @@ class PayrollController(Controller):
         full_ids: FromQuery[bool] = False,
     ) -> File:
         run = await service.prepare_export(db_session, actor, run_id, "xlsx", full_ids=full_ids)
-        metadata = await export.run_metadata(db_session, run)
+        info = await export.sheet_info(db_session, run, full_ids=full_ids)
         await db_session.commit()
-        path = await export.write_xlsx(request.app.state.session_maker, run.id, metadata, full_ids=full_ids)
+        path = await export.write_xlsx(request.app.state.session_maker, run.id, info, full_ids=full_ids)
         return File(
             path=path,
             filename=f"payroll-{run.region_code}-{run.month:%Y-%m}.xlsx",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +24,10 @@ import xlsxwriter
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from registry import clock
 from registry.identity import mask_id_number
 from registry.models import PayrollLine, PayrollRun, Region, User
+from registry.payroll.capitals import rmb_capitals
 from registry.schemas import LABELS
 
 HEADERS = ["序号", "姓名", "身份证号", "证书等级", "证书编号", "单位", "区划", "月份", "金额", "依据"]
@@ -249,92 +253,291 @@ async def _stop_copy(
     await asyncio.wait({task})
 
 
-async def run_metadata(session: AsyncSession, run: PayrollRun) -> list[tuple[str, str]]:
-    async def who(user_id: int | None) -> str:
-        if user_id is None:
-            return ""
-        name = await session.scalar(select(User.display_name).where(User.id == user_id))
-        return f"{name}（{user_id}）"
+# --- the printable XLSX (发放表) -------------------------------------------------------------------
+
+STATUS_LABELS = {"draft": "草稿", "submitted": "已提交", "approved": "已批准", "closed": "已关闭"}
+SHEET_HEADERS = ["序号", "姓名", "身份证号", "证书等级", "证书编号", "单位", "区划", "月份", "金额", "依据"]
+SHEET_WIDTHS = [6, 9, 20, 21, 16, 26, 20, 9, 12, 24]
+MONEY_COL = 8
+FIRST_LINE_ROW = 3  # title, run line, headings above (0-based rows)
+# Up to this many printed rows the sheet is scaled onto a single page; longer runs print one
+# page wide on as many pages as they need.
+ONE_PAGE_ROWS = 40
+# The 依据全文 column, in widths of a Latin digit. Readers do not agree on measuring wrapped rows
+# (LibreOffice keeps the file's row height), so each row's height is written: as many 15-point
+# lines as the basis needs at two widths a CJK character (three UTF-8 bytes) and one for others.
+BASIS_WIDTH = 120
+LEVEL_PLAIN = {"assistant": "助理社会工作师", "intermediate": "社会工作师", "senior": "高级社会工作师"}
+
+# The cells of a line as the sheet shows them, computed by the server and read with asyncpg
+# (no ORM rows on the way): xlsxwriter writes strings as text, so nothing needs making inert.
+# $1 run, $2 full_ids, $3 level labels, $4 plain level names, $5 widths a wrapped basis line holds.
+# Lines grouped by employer.
+_SHEET_SQL = """
+SELECT l.seq, l.name,
+  CASE
+    WHEN $2::boolean THEN l.id_number
+    WHEN length(l.id_number) < 8 THEN repeat('*', length(l.id_number))
+    ELSE left(l.id_number, 4) || repeat('*', length(l.id_number) - 8) || right(l.id_number, 4)
+  END,
+  coalesce($3::text::jsonb ->> l.level, l.level),
+  l.certificate_number,
+  l.organization_name,
+  coalesce(nullif(r.full_name, ''), l.region_code),
+  to_char(l.month, 'YYYY-MM'),
+  l.amount,
+  CASE
+    WHEN l.kind = 'adjustment' AND l.amount >= 0 THEN '补发 ' || to_char(l.corrects_month, 'YYYY-MM') || ' 津贴'
+    WHEN l.kind = 'adjustment' THEN '扣回 ' || to_char(l.corrects_month, 'YYYY-MM') || ' 多发津贴'
+    ELSE coalesce($4::text::jsonb ->> l.level, l.level) || '职业津贴'
+  END,
+  l.basis,
+  l.organization_id,
+  greatest(1, ceil((length(l.basis) + (octet_length(l.basis) - length(l.basis)) / 2.0) / $5::int))::int
+FROM payroll_line l LEFT JOIN region r ON r.code = l.region_code
+WHERE l.run_id = $1
+ORDER BY l.organization_name, l.organization_id, l.seq
+"""
+_LEVEL_LABELS = json.dumps(
+    {k: LEVEL_SHORT.get(k, LABELS.get(k, k)) for k in {*LABELS, *LEVEL_SHORT}}, ensure_ascii=False
+)
+_LEVEL_PLAIN = json.dumps(LEVEL_PLAIN, ensure_ascii=False)
+
+
+def sheet_query(run_id: int, *, full_ids: bool) -> tuple[Any, ...]:
+    """The statement and arguments that give the sheet's cells of each line (also for bench.py)."""
+    return (_SHEET_SQL, run_id, full_ids, _LEVEL_LABELS, _LEVEL_PLAIN, BASIS_WIDTH - 6)
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp as people in China read it (Beijing time); '' for none."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(clock.CHINA).strftime(fmt)
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """What the sheet says besides the lines: title, run line, signatures, the 批次信息 sheet."""
+
+    title: str
+    subtitle: str
+    preparer: str
+    prepared_on: str
+    approver: str
+    approved_on: str
+    metadata: list[tuple[str, str]]
+
+
+async def sheet_info(session: AsyncSession, run: PayrollRun, *, full_ids: bool = False) -> SheetInfo:
+    ids = [i for i in (run.prepared_by_id, run.submitted_by_id, run.approved_by_id, run.closed_by_id) if i]
+    names: dict[int | None, str] = {
+        row.id: row.display_name
+        for row in await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    }
+
+    def who(user_id: int | None) -> str:
+        return f"{names.get(user_id, '')}（{user_id}）" if user_id is not None else ""
 
     region = await session.scalar(select(Region.full_name).where(Region.code == run.region_code))
-    labels = {"draft": "草稿", "submitted": "已提交", "approved": "已批准", "closed": "已关闭"}
-    return [
+    metadata = [
         ("批次号", str(run.id)),
         ("区划", f"{region}（{run.region_code}）"),
         ("月份", f"{run.month:%Y-%m}"),
         ("截止日", run.cutoff.isoformat()),
-        ("状态", labels[run.status]),
-        ("编制人", await who(run.prepared_by_id)),
-        ("提交人", await who(run.submitted_by_id)),
-        ("审批人", await who(run.approved_by_id)),
-        ("审批时间", run.approved_at.isoformat() if run.approved_at else ""),
-        ("关闭人", await who(run.closed_by_id)),
+        ("状态", STATUS_LABELS[run.status]),
+        ("编制人", who(run.prepared_by_id)),
+        ("编制时间", local_time(run.created_at)),
+        ("提交人", who(run.submitted_by_id)),
+        ("提交时间", local_time(run.submitted_at)),
+        ("审批人", who(run.approved_by_id)),
+        ("审批时间", local_time(run.approved_at)),
+        ("关闭人", who(run.closed_by_id)),
+        ("关闭时间", local_time(run.closed_at)),
         ("人数（行数）", str(run.line_count)),
         ("合计金额（元）", f"{run.total_amount:.2f}"),
+        ("合计金额（大写）", rmb_capitals(run.total_amount)),
         ("规则版本", "，".join(f"{k} v{v}" for k, v in sorted(run.rule_versions.items()))),
         ("上一批次哈希", run.previous_hash or ""),
         ("本批次哈希（SHA-256）", run.content_hash or "（关闭后生成）"),
+        ("身份证号", "完整（导出已留痕）" if full_ids else "已遮蔽"),
+        ("导出时间", local_time(clock.now()) + "（北京时间）"),
+        ("时间说明", "本表所有时间均为北京时间（UTC+8）。"),
     ]
+    return SheetInfo(
+        title=f"{region or run.region_code} {run.month.year}年{run.month.month}月社会工作者职业津贴发放表",
+        subtitle=(
+            f"批次号：{run.id}　截止日：{run.cutoff.isoformat()}　状态：{STATUS_LABELS[run.status]}"
+            f"　制表时间：{local_time(clock.now())}（北京时间）"
+        ),
+        preparer=names.get(run.prepared_by_id, "") if run.prepared_by_id else "",
+        prepared_on=local_time(run.created_at, "%Y-%m-%d"),
+        approver=names.get(run.approved_by_id, "") if run.approved_by_id else "",
+        approved_on=local_time(run.approved_at, "%Y-%m-%d"),
+        metadata=metadata,
+    )
+
+
+class _SheetWriter:
+    """Writes the 发放明细 and 依据全文 sheets row by row (xlsxwriter's constant-memory mode)."""
+
+    def __init__(self, path: str, info: SheetInfo) -> None:
+        self.info = info
+        self.book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False})
+        book = self.book
+        self.sheet = book.add_worksheet("发放明细")
+        self.basis = book.add_worksheet("依据全文")
+        self.meta = book.add_worksheet("批次信息")
+        self.title_fmt = book.add_format({"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"})
+        self.head = book.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1, "align": "center"})
+        self.money = book.add_format({"num_format": "#,##0.00", "border": 1})
+        self.cell = book.add_format({"border": 1})
+        self.text = book.add_format({"num_format": "@", "border": 1})
+        self.sub_label = book.add_format({"bold": True, "border": 1, "bg_color": "#FAFAFA"})
+        self.sub_money = book.add_format({"num_format": "#,##0.00", "bold": True, "border": 1, "bg_color": "#FAFAFA"})
+        self.plain = book.add_format({})
+        self.wrap = book.add_format({"text_wrap": True, "valign": "top", "border": 1})
+        self.row = FIRST_LINE_ROW
+        self.basis_row = 1
+        self.group: tuple[Any, Any] | None = None
+        self.group_start = self.row
+        self.group_total = Decimal(0)
+        self.group_lines = 0
+        self.total = Decimal(0)
+        self.lines = 0
+        self._begin()
+
+    def _begin(self) -> None:
+        sheet, info, last = self.sheet, self.info, len(SHEET_HEADERS) - 1
+        for col, width in enumerate(SHEET_WIDTHS):
+            sheet.set_column(col, col, width)
+        sheet.set_row(0, 28)
+        sheet.merge_range(0, 0, 0, last, info.title, self.title_fmt)
+        sheet.merge_range(1, 0, 1, last, info.subtitle, self.plain)
+        sheet.write_row(2, 0, SHEET_HEADERS, self.head)
+        sheet.freeze_panes(FIRST_LINE_ROW, 0)
+        for ws in (sheet, self.basis):
+            ws.set_landscape()
+            ws.set_paper(9)  # A4
+            ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+            ws.center_horizontally()
+            ws.set_footer("&C第 &P 页 共 &N 页")
+        sheet.repeat_rows(2)
+        sheet.set_header(f"&L{info.title}")
+        self.basis.set_column(0, 0, 6)
+        self.basis.set_column(1, 1, 10)
+        self.basis.set_column(2, 2, BASIS_WIDTH)
+        self.basis.write_row(0, 0, ["序号", "姓名", "依据（全文）"], self.head)
+        self.basis.repeat_rows(0)
+        self.basis.freeze_panes(1, 0)
+        self.basis.fit_to_pages(1, 0)
+
+    def _subtotal(self) -> None:
+        sheet, r = self.sheet, self.row
+        sheet.write_string(r, 1, "小计", self.sub_label)
+        for col in (0, 2, 3, 4, 6, 7, 9):
+            sheet.write_blank(r, col, None, self.sub_label)
+        sheet.write_string(r, 5, f"{self.group[1] if self.group else ''}（{self.group_lines} 行）", self.sub_label)
+        sheet.write_formula(
+            r, MONEY_COL, f"=SUBTOTAL(9,I{self.group_start + 1}:I{r})", self.sub_money, float(self.group_total)
+        )
+        self.row += 1
+
+    def write_lines(self, batch: list[Any]) -> None:
+        sheet, basis = self.sheet, self.basis
+        text, cell, money, wrap = self.text, self.cell, self.money, self.wrap
+        for line in batch:
+            key = (line[11], line[5])
+            if key != self.group:
+                if self.group is not None:
+                    self._subtotal()
+                self.group, self.group_start, self.group_total, self.group_lines = key, self.row, Decimal(0), 0
+            r = self.row
+            amount = line[8]
+            sheet.write_number(r, 0, line[0], cell)
+            sheet.write_string(r, 1, line[1], cell)
+            sheet.write_string(r, 2, line[2], text)
+            sheet.write_string(r, 3, line[3], cell)
+            sheet.write_string(r, 4, line[4], text)
+            sheet.write_string(r, 5, line[5], cell)
+            sheet.write_string(r, 6, line[6], cell)
+            sheet.write_string(r, 7, line[7], cell)
+            sheet.write_number(r, 8, float(amount), money)
+            sheet.write_string(r, 9, line[9], cell)
+            basis.write_number(self.basis_row, 0, line[0])
+            basis.write_string(self.basis_row, 1, line[1])
+            basis.set_row(self.basis_row, 15.0 * line[12])
+            basis.write_string(self.basis_row, 2, line[10], wrap)
+            self.row += 1
+            self.basis_row += 1
+            self.group_total += amount
+            self.group_lines += 1
+            self.total += amount
+            self.lines += 1
+
+    def finish(self) -> None:
+        sheet, info, last = self.sheet, self.info, len(SHEET_HEADERS) - 1
+        if self.group is not None:
+            self._subtotal()
+        r = self.row
+        sheet.write_string(r, 1, "合计", self.sub_label)
+        sheet.write_string(r, 5, f"共 {self.lines} 行", self.sub_label)
+        # SUBTOTAL, not SUM: the organizations' subtotal rows inside the range are skipped.
+        formula = f"=SUBTOTAL(9,I{FIRST_LINE_ROW + 1}:I{r})" if self.lines else "=0"
+        sheet.write_formula(r, MONEY_COL, formula, self.sub_money, float(self.total))
+        sheet.merge_range(r + 1, 0, r + 1, last, f"合计金额（大写）：人民币{rmb_capitals(self.total)}", self.plain)
+        signatures = (
+            (0, 3, f"制表人：{info.preparer or '________'}　日期：{info.prepared_on or '________'}"),
+            (4, 6, f"审核人：{info.approver or '________'}　日期：{info.approved_on or '________'}"),
+            (7, last, "负责人：________　日期：________"),
+        )
+        for first, end, value in signatures:
+            sheet.merge_range(r + 3, first, r + 3, end, value, self.plain)
+        printed = r + 4
+        sheet.print_area(0, 0, printed - 1, last)
+        sheet.fit_to_pages(1, 1 if printed <= ONE_PAGE_ROWS else 0)
+        meta = self.meta
+        meta.set_column(0, 0, 22)
+        meta.set_column(1, 1, 90)
+        for i, (key, value) in enumerate(info.metadata):
+            meta.write_string(i, 0, key, self.head)
+            meta.write_string(i, 1, value)
+        meta.set_landscape()
+        meta.set_paper(9)
+        meta.fit_to_pages(1, 1)
+        self.book.close()
 
 
 async def write_xlsx(
-    session_maker: async_sessionmaker[AsyncSession],
-    run_id: int,
-    metadata: list[tuple[str, str]],
-    *,
-    full_ids: bool,
+    session_maker: async_sessionmaker[AsyncSession], run_id: int, info: SheetInfo, *, full_ids: bool
 ) -> str:
-    """Write the workbook to a temporary file and return its path (the caller deletes it)."""
+    """Write the workbook to a temporary file and return its path (the caller deletes it).
+
+    The lines come from a server-side cursor in batches; while a worker thread writes one batch
+    the next is being read, so the writer, not the database, sets the pace."""
     fd, path = tempfile.mkstemp(suffix=".xlsx", prefix="payroll-")
     os.close(fd)
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False})
-    sheet = book.add_worksheet("发放明细")
-    meta = book.add_worksheet("批次信息")
-    bold = book.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1})
-    money = book.add_format({"num_format": "#,##0.00"})
-    money_bold = book.add_format({"num_format": "#,##0.00", "bold": True})
-    text_fmt = book.add_format({"num_format": "@"})
-    widths = [6, 10, 21, 22, 16, 28, 26, 20, 12, 80]
-    for col, width in enumerate(widths):
-        sheet.set_column(col, col, width)
-    sheet.write_row(0, 0, HEADERS, bold)
-    sheet.freeze_panes(1, 0)
-
-    def write_batch(start: int, batch: list[list[Any]]) -> None:
-        for offset, row in enumerate(batch):
-            r = start + offset
-            for col, value in enumerate(row):
-                if col == 8:
-                    sheet.write_number(r, col, float(value), money)
-                elif col == 0:
-                    sheet.write_number(r, col, value)
-                else:
-                    sheet.write_string(r, col, str(value), text_fmt if col in (2, 4) else None)
-
-    row_no = 1
-    total = Decimal(0)
-    batch: list[list[Any]] = []
-    async for row in _rows(session_maker, run_id, full_ids):
-        batch.append(row)
-        total += row[8]
-        if len(batch) >= BATCH:
-            await anyio.to_thread.run_sync(write_batch, row_no, batch)
-            row_no += len(batch)
-            batch = []
-    if batch:
-        await anyio.to_thread.run_sync(write_batch, row_no, batch)
-        row_no += len(batch)
-
-    def finish() -> None:
-        sheet.write_string(row_no, 1, "合计", bold)
-        formula = f"=SUM(I2:I{row_no})" if row_no > 1 else "=0"
-        sheet.write_formula(row_no, 8, formula, money_bold, float(total))
-        meta.set_column(0, 0, 22)
-        meta.set_column(1, 1, 90)
-        for i, (key, value) in enumerate(metadata):
-            meta.write_string(i, 0, key, bold)
-            meta.write_string(i, 1, value)
-        book.close()
-
-    await anyio.to_thread.run_sync(finish)
+    writer = await anyio.to_thread.run_sync(_SheetWriter, path, info)
+    async with session_maker() as session:
+        conn = await session.connection()
+        await conn.execute(text("SET LOCAL application_name = 'registry payroll sheet'"))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        cursor = await driver.cursor(*sheet_query(run_id, full_ids=full_ids))
+        writing: asyncio.Future[None] | None = None
+        try:
+            while batch := await cursor.fetch(BATCH):
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(anyio.to_thread.run_sync(writer.write_lines, batch))
+            if writing is not None:
+                await writing
+        except BaseException:
+            if writing is not None:
+                await asyncio.wait({writing})
+            os.unlink(path)
+            raise
+    await anyio.to_thread.run_sync(writer.finish)
     return path

@@ -1,0 +1,246 @@
+"""The payroll sheets a finance office takes: the printable XLSX read back by LibreOffice (converted
+to PDF, read with pdfinfo/pdftotext), amounts in Chinese capitals, the CSV in GBK, the full-ID
+export with its reason, and the bank-transfer list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openpyxl
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.payroll.capitals import rmb_capitals
+from tests.test_payroll import World, _build, close_run, create
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.fixture
+async def world(session: AsyncSession) -> World:
+    """tests/test_payroll.py's Hubei fixture: eleven people in five organizations, two clerks."""
+    return await _build(session)
+
+
+# --- amounts in capitals -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "capitals"),
+    [
+        ("2000", "贰仟元整"),
+        ("0", "零元整"),
+        ("0.05", "伍分"),
+        ("0.50", "伍角整"),
+        ("1.05", "壹元零伍分"),
+        ("10", "壹拾元整"),
+        ("1005", "壹仟零伍元整"),
+        ("10005", "壹万零伍元整"),
+        ("100000", "壹拾万元整"),
+        ("1000100", "壹佰万零壹佰元整"),
+        ("10010000", "壹仟零壹万元整"),
+        ("100010000", "壹亿零壹万元整"),
+        ("1234.56", "壹仟贰佰叁拾肆元伍角陆分"),
+        # 支付结算办法: a zero in the 万 or 元 place before a non-zero 千 or 角 may go unwritten
+        # (its own examples: ¥107000.53 as 壹拾万柒仟元伍角叁分, ¥1680.32 as 壹仟陆佰捌拾元叁角贰分).
+        ("905300.70", "玖拾万伍仟叁佰元柒角整"),
+        ("107000.53", "壹拾万柒仟元伍角叁分"),
+        ("1680.32", "壹仟陆佰捌拾元叁角贰分"),
+        ("-100", "负壹佰元整"),
+    ],
+)
+def test_amounts_in_chinese_capitals(amount: str, capitals: str) -> None:
+    assert rmb_capitals(Decimal(amount)) == capitals
+
+
+# --- the printable sheet -----------------------------------------------------------------------------
+
+
+async def _run_with_lines(
+    anonymous: httpx.AsyncClient, session: AsyncSession, w: World, count: int, *, closed: bool = True
+) -> dict[str, Any]:
+    """A Hubei run, approved and closed by the fixture's users, then grown to ``count`` lines by
+    copying its lines (each copy a month of its own, so that nobody is paid twice a month)."""
+    run = await create(anonymous, w.clerk, "420000", "2026-09")
+    run_id = run["id"]
+    n = run["line_count"]
+    await session.execute(
+        text(
+            "INSERT INTO payroll_line (run_id, seq, kind, practitioner_id, name, id_number, level,"
+            " certificate_number, organization_id, organization_name, region_code, month, amount, rule_id,"
+            " rule_version, basis, findings, created_by_id)"
+            " SELECT run_id, seq + k * :n, kind, practitioner_id, name, id_number, level, certificate_number,"
+            " organization_id, organization_name, region_code, (month - make_interval(months => k * 12))::date,"
+            " amount, rule_id, rule_version, basis, findings, created_by_id"
+            " FROM payroll_line, generate_series(1, :copies) k WHERE run_id = :run AND seq + k * :n <= :count"
+        ),
+        {"n": n, "copies": count // n + 1, "run": run_id, "count": count},
+    )
+    await session.execute(
+        text(
+            "UPDATE payroll_run SET line_count = s.c, total_amount = s.t FROM"
+            " (SELECT count(*) c, sum(amount) t FROM payroll_line WHERE run_id = :run) s WHERE id = :run"
+        ),
+        {"run": run_id},
+    )
+    await session.commit()
+    return await close_run(anonymous, w, run_id) if closed else run
+
+
+def _to_pdf(xlsx: Path, tmp_path: Path) -> tuple[list[str], str, list[str]]:
+    """LibreOffice headless with a profile of its own (parallel runs do not share one), as a
+    clerk prints the workbook: the pages of the 发放明细 sheet (those under its page header, the
+    title), pdfinfo's output and the text of every page."""
+    assert SOFFICE, "LibreOffice (soffice) is not installed: scripts/test installs libreoffice-calc-nogui"
+    profile = tmp_path / "lo-profile"
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(xlsx),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    pdf = xlsx.with_suffix(".pdf")
+    info = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", "10000", str(pdf)], check=True, capture_output=True, text=True
+    ).stdout
+    count = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+    body = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    pages = body.split("\f")[:count]
+    assert len(pages) == count
+    return [p for p in pages if "职业津贴发放表" in p], info, pages
+
+
+async def _download(anonymous: httpx.AsyncClient, w: World, run_id: int, tmp_path: Path) -> Path:
+    response = await anonymous.get(f"/api/payroll-runs/{run_id}/export.xlsx", headers=w.approver)
+    assert response.status_code == 200, response.text
+    path = tmp_path / "payroll.xlsx"
+    path.write_bytes(response.content)
+    return path
+
+
+def _landscape_a4(info: str) -> list[str]:
+    """Every page's size from pdfinfo: A4 landscape is 841.89 x 595.28 pts."""
+    sizes = re.findall(r"^Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts", info, re.M)
+    return [f"{float(w):.0f}x{float(h):.0f}" for w, h in sizes]
+
+
+async def test_sixteen_lines_print_on_one_landscape_page(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, tmp_path: Path
+) -> None:
+    closed = await _run_with_lines(anonymous, session, world, 16)
+    assert closed["line_count"] == 16
+    xlsx = await _download(anonymous, world, closed["id"], tmp_path)
+    sheet_pages, info, pages = _to_pdf(xlsx, tmp_path)
+    assert len(sheet_pages) == 1, "\n---\n".join(pages)
+    assert set(_landscape_a4(info)) == {"842x595"}
+    page = sheet_pages[0]
+    assert len(re.findall(r"\b\d{4}\*{10}[\dX]{4}\b", page)) == 16  # all 16 lines on it
+    flat = re.sub(r"\s+", "", page)
+    assert "湖北省2026年9月社会工作者职业津贴发放表" in flat
+    assert f"批次号：{closed['id']}" in flat
+    assert re.search(rf"第1页共{len(pages)}页", flat)
+    total = Decimal(closed["total_amount"])
+    assert f"人民币{rmb_capitals(total)}" in flat and rmb_capitals(total).endswith("元整")
+    assert f"{total:,.2f}" in flat  # the grand total in figures
+    # Signature lines with the names of who prepared and who approved, dated in Beijing time.
+    assert re.search(r"制表人：hb-payroll日期：\d{4}-\d{2}-\d{2}", flat), flat
+    assert re.search(r"审核人：hb-approver日期：\d{4}-\d{2}-\d{2}", flat), flat
+    assert "负责人：" in flat
+    assert "小计" in flat and "合计" in flat
+    # The basis as one short phrase on the sheet; the full text on the second sheet.
+    assert "职业津贴" in flat
+    body = "\f".join(pages)
+    assert not re.search(r"T\d\d:\d\d:\d\d", body) and "+00:00" not in body
+    # The full basis is on a sheet of its own, wrapped, not cut at the page's edge.
+    basis_pages = [p for p in pages if "依据（全文）" in p]
+    basis = re.sub(r"\s+", "", "".join(basis_pages))
+    assert basis.count("HB-ALW-100-200") == 16 and basis.count("登记有效期") == 16
+    assert basis.count("（条次待核）") == 16  # each basis to its last words
+
+
+async def test_a_thousand_lines_print_one_page_wide(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, tmp_path: Path
+) -> None:
+    closed = await _run_with_lines(anonymous, session, world, 1000)
+    assert closed["line_count"] == 1000
+    xlsx = await _download(anonymous, world, closed["id"], tmp_path)
+    sheet_pages, info, pages = _to_pdf(xlsx, tmp_path)
+    assert set(_landscape_a4(info)) == {"842x595"}
+    # One page wide: every page of the sheet has the first and the last heading (the heading row
+    # repeated), so no columns were pushed onto pages of their own; every line printed once.
+    assert 10 <= len(sheet_pages) <= 60, len(sheet_pages)
+    for n, page in enumerate(sheet_pages, start=1):
+        flat = re.sub(r"\s+", "", page)
+        assert "序号姓名身份证号" in flat and "金额依据" in flat, page[:400]
+        assert f"第{n}页共{len(pages)}页" in flat
+    body = "\f".join(sheet_pages)
+    assert len(re.findall(r"\b\d{4}\*{10}[\dX]{4}\b", body)) == 1000
+    last = re.sub(r"\s+", "", sheet_pages[-1])
+    assert f"人民币{rmb_capitals(Decimal(closed['total_amount']))}" in last and "制表人：" in last
+    everything = "\f".join(pages)
+    assert not re.search(r"T\d\d:\d\d:\d\d", everything) and "+00:00" not in everything
+
+
+async def test_xlsx_keeps_its_cells_and_tells_local_time(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World, tmp_path: Path
+) -> None:
+    closed = await _run_with_lines(anonymous, session, world, 16)
+    xlsx = await _download(anonymous, world, closed["id"], tmp_path)
+    book = openpyxl.load_workbook(xlsx)
+    assert book.sheetnames == ["发放明细", "依据全文", "批次信息"]
+    sheet = book["发放明细"]
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == 9
+    # Fit to one page wide (1 is OOXML's default for fitToWidth, so the attribute may be left out).
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.page_setup.fitToWidth in (None, 1)
+    assert sheet.print_title_rows == "$3:$3"
+    assert "第 &P 页 共 &N 页" in sheet.oddFooter.center.text
+    assert sheet.freeze_panes == "A4"
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "湖北省 2026年9月社会工作者职业津贴发放表"
+    lines = [r for r in rows[3:] if isinstance(r[0], int)]
+    assert len(lines) == 16
+    assert all(isinstance(r[8], int | float) and not isinstance(r[8], bool) for r in lines)  # numbers, not text
+    assert all(str(r[2])[4:14] == "*" * 10 for r in lines)
+    assert all(len(str(r[9])) <= 20 for r in lines)  # the short phrase
+    subtotals = [i for i, r in enumerate(rows) if r[1] == "小计"]
+    assert len(subtotals) >= 2
+    total_row = next(i for i, r in enumerate(rows) if r[1] == "合计")
+    assert str(rows[total_row][8]).startswith("=SUBTOTAL(9,I4:")
+    assert sheet.cell(row=4, column=9).number_format == "#,##0.00"
+    assert sheet.cell(row=4, column=3).number_format == "@"
+    # Cached values for readers that do not calculate: the total and each organization's.
+    values = openpyxl.load_workbook(xlsx, data_only=True)["发放明细"]
+    assert Decimal(str(values.cell(row=total_row + 1, column=9).value)) == Decimal(closed["total_amount"])
+    assert sum(Decimal(str(values.cell(row=i + 1, column=9).value)) for i in subtotals) == Decimal(
+        closed["total_amount"]
+    )
+    basis = list(book["依据全文"].iter_rows(values_only=True))
+    assert basis[0] == ("序号", "姓名", "依据（全文）") and len(basis) == 17
+    assert all("HB-ALW-100-200" in str(r[2]) or "：" in str(r[2]) for r in basis[1:])
+    meta = dict(book["批次信息"].iter_rows(values_only=True))
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", meta["审批时间"])
+    approved_utc = (
+        await session.execute(text("SELECT approved_at FROM payroll_run WHERE id = :id"), {"id": closed["id"]})
+    ).scalar_one()
+    # Beijing time is UTC+8 all year (no summer time).
+    utc = approved_utc.replace(tzinfo=None) if approved_utc.tzinfo is None else approved_utc.astimezone(dt.UTC)
+    assert meta["审批时间"] == (utc.replace(tzinfo=None) + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+    assert "+00:00" not in "".join(str(v) for v in meta.values())
+    assert meta["合计金额（大写）"] == rmb_capitals(Decimal(closed["total_amount"]))
