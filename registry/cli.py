@@ -166,7 +166,15 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
             run = await getattr(service, args.action)(session, actor, run_id)
             return f"批次 {run.id} 状态：{run.status}" + (f"，哈希 {run.content_hash}" if run.content_hash else "")
         if args.action == "export":
-            run = await service.prepare_export(session, actor, run_id, args.format, full_ids=args.full_ids)
+            run = await service.prepare_export(
+                session, actor, run_id, args.format, full_ids=args.full_ids, reason=args.reason
+            )
+            if (
+                args.format == "csv"
+                and args.encoding == "gbk"
+                and (problems := await export.gbk_problems(session, run.id))
+            ):
+                raise export.gbk_refusal(problems)
             return f"__export__{run.id}"
         raise RegistryError(f"未知操作 {args.action}")
 
@@ -188,7 +196,7 @@ def payroll_command(url: str, args: argparse.Namespace) -> int:
             if args.format == "csv":
                 # A command-line tool writing its one output file: blocking writes are fine here.
                 with open(out_path, "wb") as out:  # noqa: ASYNC230
-                    async for chunk in export.csv_chunks(maker, run_id, full_ids=args.full_ids):
+                    async for chunk in export.csv_chunks(maker, run_id, full_ids=args.full_ids, encoding=args.encoding):
                         out.write(chunk)
                 return out_path
             async with maker() as session:
@@ -507,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     payroll.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     payroll.add_argument("--out", help="file to write (export)")
     payroll.add_argument("--full-ids", action="store_true", help="full ID numbers (audited; role must allow)")
+    payroll.add_argument("--reason", help="why full ID numbers are needed (required with --full-ids; audited)")
+    payroll.add_argument("--encoding", choices=["utf-8", "gbk"], default="utf-8", help="CSV encoding")
     certs = sub.add_parser("certificates", help="eligibility certificates: verify offline, batch issue")
     certs_sub = certs.add_subparsers(dest="action", required=True)
     verify = certs_sub.add_parser("verify", help="check a PDF, a QR photo or a scanned QR text offline")

@@ -455,15 +455,19 @@ async def test_full_ids_export_is_audited_and_limited(
 ) -> None:
     run = await create(anonymous, world.clerk, "420000", "2026-10")
     full = await anonymous.get(
-        f"/api/payroll-runs/{run['id']}/export.csv", params={"full_ids": "true"}, headers=world.clerk
+        f"/api/payroll-runs/{run['id']}/export.csv",
+        params={"full_ids": "true", "reason": "报财务代发"},
+        headers=world.clerk,
     )
     rows = list(csv.reader(io.StringIO(full.content.decode("utf-8-sig"))))[1:]
     # Written so that Excel/WPS keep all 18 digits: ="420502…".
     assert all(r[2].startswith('="') and r[2].endswith('"') and len(r[2]) == 21 and "*" not in r[2] for r in rows)
+    # Recorded as a reveal, with the reason (tests/test_payroll_sheets.py: asked for, once).
     event = (
-        await session.scalars(select(AuditEvent).where(AuditEvent.action == "export").order_by(AuditEvent.id.desc()))
+        await session.scalars(select(AuditEvent).where(AuditEvent.action == "reveal").order_by(AuditEvent.id.desc()))
     ).first()
     assert event is not None and event.detail is not None and event.detail["full_ids"] is True
+    assert event.detail["reason"] == "报财务代发"
 
 
 async def test_xlsx_export(anonymous: httpx.AsyncClient, world: World, tmp_path: Any) -> None:
@@ -632,7 +636,9 @@ async def test_csv_cells_are_those_of_the_python_formatting(
 
     for full_ids in (False, True):
         response = await anonymous.get(
-            f"/api/payroll-runs/{run_id}/export.csv", params={"full_ids": str(full_ids).lower()}, headers=world.clerk
+            f"/api/payroll-runs/{run_id}/export.csv",
+            params={"full_ids": str(full_ids).lower(), "reason": "核对"},
+            headers=world.clerk,
         )
         assert response.status_code == 200
         got = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))

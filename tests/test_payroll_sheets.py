@@ -4,7 +4,10 @@ export with its reason, and the bank-transfer list."""
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
+import io
 import re
 import shutil
 import subprocess
@@ -19,6 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.payroll.capitals import rmb_capitals
+from tests.accounts import bearer, make_token, make_user
+from tests.problems import assert_problem
 from tests.test_payroll import World, _build, close_run, create
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -244,3 +249,115 @@ async def test_xlsx_keeps_its_cells_and_tells_local_time(
     assert meta["审批时间"] == (utc.replace(tzinfo=None) + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
     assert "+00:00" not in "".join(str(v) for v in meta.values())
     assert meta["合计金额（大写）"] == rmb_capitals(Decimal(closed["total_amount"]))
+
+
+# --- CSV in GBK, the total line -------------------------------------------------------------------
+
+
+async def test_gbk_csv_holds_the_same_cells_as_the_utf8_one(anonymous: httpx.AsyncClient, world: World) -> None:
+    run = await create(anonymous, world.clerk, "420000", "2026-10")
+    url = f"/api/payroll-runs/{run['id']}/export.csv"
+    utf8 = await anonymous.get(url, headers=world.clerk)
+    gbk = await anonymous.get(url, params={"encoding": "gbk"}, headers=world.clerk)
+    assert utf8.status_code == gbk.status_code == 200, gbk.text
+    assert gbk.headers["content-type"] == "text/csv; charset=gbk"
+    assert 'filename="payroll-420000-2026-10-gbk.csv"' in gbk.headers["content-disposition"]
+    assert utf8.content.startswith(codecs.BOM_UTF8) and not gbk.content.startswith(codecs.BOM_UTF8)
+    with pytest.raises(UnicodeDecodeError):
+        gbk.content.decode("utf-8")  # really GBK bytes, not UTF-8 relabelled
+    text_gbk = gbk.content.decode("gbk")
+    assert text_gbk == utf8.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text_gbk, newline="")))
+    assert len(rows) == 1 + run["line_count"] and rows[1][1].startswith("测试")
+    assert text_gbk.count("\r\n") == len(rows) and "\n" not in text_gbk.replace("\r\n", "")
+    assert not any(r[1] == "合计" for r in rows)  # no total line unless asked for
+
+    with_total = await anonymous.get(url, params={"encoding": "gbk", "total": "true"}, headers=world.clerk)
+    last = list(csv.reader(io.StringIO(with_total.content.decode("gbk"), newline="")))[-1]
+    assert last[1] == "合计" and Decimal(last[8]) == Decimal(run["total_amount"])
+    assert last[9] == f"共 {run['line_count']} 行"
+
+
+async def test_a_name_outside_gbk_is_reported_before_export_never_written_as_a_question_mark(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    run = await create(anonymous, world.clerk, "420000", "2026-10")
+    await session.execute(
+        text("UPDATE payroll_line SET name = '李䶮' WHERE run_id = :run AND seq = 2"), {"run": run["id"]}
+    )
+    await session.execute(
+        text("UPDATE payroll_line SET organization_name = '𠮷野家社区' WHERE run_id = :run AND seq = 4"),
+        {"run": run["id"]},
+    )
+    await session.commit()
+    before = await session.scalar(text("SELECT count(*) FROM audit_event"))
+    url = f"/api/payroll-runs/{run['id']}/export.csv"
+    refused = await anonymous.get(url, params={"encoding": "gbk"}, headers=world.clerk)
+    problem = assert_problem(refused, 422, "not_in_gbk", "lines.2.name")
+    fields = {e["field"] for e in problem["errors"]}
+    assert fields == {"lines.2.name", "lines.4.organization_name"}
+    assert "第 2 行（李䶮）姓名中的“䶮”" in problem["detail"] and "𠮷" in problem["detail"]
+    assert await session.scalar(text("SELECT count(*) FROM audit_event")) == before  # nothing written
+    # UTF-8 keeps the characters as they are.
+    utf8 = await anonymous.get(url, headers=world.clerk)
+    assert "李䶮" in utf8.content.decode("utf-8-sig") and "?" not in utf8.content.decode("utf-8-sig")
+    # And GBK itself cannot hold them: the check is not stricter than the encoder.
+    with pytest.raises(UnicodeEncodeError):
+        "䶮".encode("gbk")
+
+
+# --- full ID numbers from the page, with a reason ------------------------------------------------------
+
+
+async def test_full_id_export_asks_for_a_reason_and_is_recorded_once_as_a_reveal(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    run = await create(anonymous, world.clerk, "420000", "2026-10")
+    url = f"/api/payroll-runs/{run['id']}"
+    count = "SELECT count(*) FROM audit_event WHERE entity_type = 'payroll_run' AND action IN ('reveal', 'export')"
+    before = await session.scalar(text(count))
+    for params in ({"full_ids": "true"}, {"full_ids": "true", "reason": " "}):
+        for fmt in ("csv", "xlsx"):
+            assert_problem(
+                await anonymous.get(f"{url}/export.{fmt}", params=params, headers=world.clerk),
+                422,
+                "reason_required",
+                "reason",
+            )
+    assert await session.scalar(text(count)) == before
+
+    # Roles that may not reveal ID numbers of the run's region get no file, reason or not.
+    org = await session.scalar(text("SELECT id FROM organization WHERE name = 'yc_comm单位'"))
+    hr = await make_user(session, "yc-hr", {"role": "org_hr", "organization_id": org})
+    hr_headers = bearer(await make_token(session, hr))
+    await session.commit()
+    for headers in (hr_headers, world.county_clerk):
+        response = await anonymous.get(
+            f"{url}/export.csv", params={"full_ids": "true", "reason": "报财务代发"}, headers=headers
+        )
+        assert response.status_code in (403, 404) and "4205" not in response.text
+    assert await session.scalar(text(count)) == before
+
+    response = await anonymous.get(
+        f"{url}/export.xlsx", params={"full_ids": "true", "reason": "报财务代发"}, headers=world.clerk
+    )
+    assert response.status_code == 200
+    assert 'filename="payroll-420000-2026-10-full-ids.xlsx"' in response.headers["content-disposition"]
+    events = (
+        await session.execute(
+            text(
+                "SELECT action, detail, actor_name FROM audit_event WHERE entity_type = 'payroll_run'"
+                " AND action IN ('reveal', 'export') ORDER BY id"
+            )
+        )
+    ).all()[before:]
+    assert len(events) == 1
+    action, detail, actor_name = events[0]
+    assert action == "reveal" and actor_name == "hb-payroll"
+    assert detail == {
+        "format": "xlsx",
+        "full_ids": True,
+        "lines": run["line_count"],
+        "fields": ["id_number"],
+        "reason": "报财务代发",
+    }

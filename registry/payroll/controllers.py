@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import File, Stream
@@ -130,7 +128,7 @@ class PayrollController(Controller):
     ) -> RunRead:
         return await _read(db_session, await service.close(db_session, actor, run_id))
 
-    @get("/{run_id:int}/export.csv", summary="导出 CSV（UTF-8 BOM）")
+    @get("/{run_id:int}/export.csv", summary="导出 CSV（UTF-8 带 BOM 或 GBK；完整身份证号须写明用途）")
     async def export_csv(
         self,
         request: Request[Any, Any, Any],
@@ -138,16 +136,22 @@ class PayrollController(Controller):
         actor: NamedDependency[Actor],
         run_id: FromPath[int],
         full_ids: FromQuery[bool] = False,
+        reason: str | None = Parameter(default=None, max_length=200),
+        encoding: str = Parameter(default="utf-8", max_length=10),
+        total: FromQuery[bool] = False,
     ) -> Stream:
-        run = await service.prepare_export(db_session, actor, run_id, "csv", full_ids=full_ids)
-        await db_session.commit()  # the audit row of the export lands before the file leaves
-        return Stream(
-            export.csv_chunks(request.app.state.session_maker, run.id, full_ids=full_ids),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="payroll-{run.region_code}-{run.month:%Y-%m}.csv"'},
+        return await export.csv_response(
+            db_session,
+            request.app.state.session_maker,
+            actor,
+            run_id,
+            full_ids=full_ids,
+            reason=reason,
+            encoding=encoding.lower(),
+            total=total,
         )
 
-    @get("/{run_id:int}/export.xlsx", summary="导出 XLSX")
+    @get("/{run_id:int}/export.xlsx", summary="导出可打印的发放表 XLSX（完整身份证号须写明用途）")
     async def export_xlsx(
         self,
         request: Request[Any, Any, Any],
@@ -155,14 +159,8 @@ class PayrollController(Controller):
         actor: NamedDependency[Actor],
         run_id: FromPath[int],
         full_ids: FromQuery[bool] = False,
+        reason: str | None = Parameter(default=None, max_length=200),
     ) -> File:
-        run = await service.prepare_export(db_session, actor, run_id, "xlsx", full_ids=full_ids)
-        info = await export.sheet_info(db_session, run, full_ids=full_ids)
-        await db_session.commit()
-        path = await export.write_xlsx(request.app.state.session_maker, run.id, info, full_ids=full_ids)
-        return File(
-            path=path,
-            filename=f"payroll-{run.region_code}-{run.month:%Y-%m}.xlsx",
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            background=BackgroundTask(os.unlink, path),
+        return await export.xlsx_response(
+            db_session, request.app.state.session_maker, actor, run_id, full_ids=full_ids, reason=reason
         )

@@ -8,23 +8,28 @@ XLSX: xlsxwriter in constant-memory mode, written batch by batch in a worker thr
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import anyio
 import xlsxwriter
+from litestar.background_tasks import BackgroundTask
+from litestar.response import File, Stream
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import clock
+from registry.errors import FieldError, InvalidInput
 from registry.identity import mask_id_number
 from registry.models import PayrollLine, PayrollRun, Region, User
 from registry.payroll.capitals import rmb_capitals
@@ -170,13 +175,49 @@ class _Crlf:
         return b'"'.join(parts)
 
 
-async def csv_chunks(
-    session_maker: async_sessionmaker[AsyncSession], run_id: int, *, full_ids: bool
-) -> AsyncIterator[bytes]:
+def _csv_line(cells: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(HEADERS)
-    yield "\ufeff".encode() + buffer.getvalue().encode()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
 
+
+async def csv_chunks(
+    session_maker: async_sessionmaker[AsyncSession],
+    run_id: int,
+    *,
+    full_ids: bool,
+    encoding: str = "utf-8",
+    total: tuple[int, Decimal] | None = None,
+) -> AsyncIterator[bytes]:
+    """The run as CSV: UTF-8 with a byte-order mark, or GBK (no mark; the caller has checked with
+    ``gbk_problems`` that every character has a GBK code, and the encoder is strict anyway, so a
+    character without one stops the export rather than turning into '?'). ``total``: the line
+    count and the sum, written as a last 合计 line (off by default, for machine readers)."""
+    if encoding == "gbk":
+        decoder = codecs.getincrementaldecoder("utf-8")()
+
+        def encode(chunk: bytes) -> bytes:
+            return decoder.decode(chunk).encode("gbk")
+
+        yield _csv_line(HEADERS).encode("gbk")
+    else:
+
+        def encode(chunk: bytes) -> bytes:
+            return chunk
+
+        yield "\ufeff".encode() + _csv_line(HEADERS).encode()
+    # Closed with this generator: a reader that goes away stops the COPY there and then.
+    async with contextlib.aclosing(_copy_chunks(session_maker, run_id, full_ids=full_ids)) as chunks:
+        async for chunk in chunks:
+            yield encode(chunk)
+    if total is not None:
+        line = _csv_line(["", "合计", "", "", "", "", "", "", f"{total[1]:.2f}", f"共 {total[0]} 行"])
+        yield line.encode("gbk" if encoding == "gbk" else "utf-8")
+
+
+async def _copy_chunks(
+    session_maker: async_sessionmaker[AsyncSession], run_id: int, *, full_ids: bool
+) -> AsyncGenerator[bytes]:
     queue: asyncio.Queue[bytes | bytearray | Exception | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
     stopping = asyncio.Event()
     session = session_maker()
@@ -251,6 +292,63 @@ async def _stop_copy(
         cancel(sent)
         await sent
     await asyncio.wait({task})
+
+
+# --- GBK ----------------------------------------------------------------------------------------
+
+# Characters certainly in GBK (ASCII, the CJK Unified Ideographs GBK holds, CJK punctuation and
+# full-width forms): a line made only of these needs no closer look. The others (rare-name
+# characters of the extensions such as 䶮, emoji, some symbols) are tried with Python's encoder.
+_SURELY_GBK = "[^\\x01-\\x7e\\u4e00-\\u9fa5\\u3000-\\u303f\\uff01-\\uff5e]"
+_GBK_SUSPECTS_SQL = """
+SELECT l.seq, l.name, l.level, l.certificate_number, l.organization_name, r.full_name, l.basis
+FROM payroll_line l LEFT JOIN region r ON r.code = l.region_code
+WHERE l.run_id = :run
+  AND concat(l.name, l.level, l.certificate_number, l.organization_name, r.full_name, l.basis) ~ :pattern
+ORDER BY l.seq
+"""
+_GBK_COLUMNS = {1: ("name", "姓名"), 2: ("level", "证书等级"), 3: ("certificate_number", "证书编号")}
+_GBK_COLUMNS |= {4: ("organization_name", "单位"), 5: ("region", "区划"), 6: ("basis", "依据")}
+GBK_LISTED = 50
+
+
+def _not_gbk(value: str | None) -> str:
+    out = ""
+    for char in value or "":
+        try:
+            char.encode("gbk")
+        except UnicodeEncodeError:
+            if char not in out:
+                out += char
+    return out
+
+
+async def gbk_problems(session: AsyncSession, run_id: int) -> list[FieldError]:
+    """Every line with a character that GBK cannot hold, by line and column (before any export)."""
+    problems: list[FieldError] = []
+    for row in await session.execute(text(_GBK_SUSPECTS_SQL), {"run": run_id, "pattern": _SURELY_GBK}):
+        for index, (column, label) in _GBK_COLUMNS.items():
+            bad = _not_gbk(row[index])
+            if bad:
+                problems.append(
+                    FieldError(
+                        f"lines.{row.seq}.{column}",
+                        "not_in_gbk",
+                        f"第 {row.seq} 行（{row.name}）{label}中的“{bad}”在 GBK 中没有编码",
+                    )
+                )
+    return problems
+
+
+def gbk_refusal(problems: list[FieldError]) -> InvalidInput:
+    listed = "；".join(p.message for p in problems[:GBK_LISTED])
+    more = f"；另有 {len(problems) - GBK_LISTED} 处" if len(problems) > GBK_LISTED else ""
+    return InvalidInput(
+        f"有 {len(problems)} 处文字无法用 GBK 表示，未导出（不会用“?”代替）：{listed}{more}。"
+        "请改用 UTF-8 导出，或先核对这些行。",
+        code="not_in_gbk",
+        errors=problems,
+    )
 
 
 # --- the printable XLSX (发放表) -------------------------------------------------------------------
@@ -541,3 +639,76 @@ async def write_xlsx(
             raise
     await anyio.to_thread.run_sync(writer.finish)
     return path
+
+
+# --- responses (the API and the run page use the same) --------------------------------------------
+
+ENCODINGS = ("utf-8", "gbk")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def file_name(run: PayrollRun, kind: str, ext: str, *, full_ids: bool, encoding: str = "utf-8") -> str:
+    """payroll-420000-2026-09[-full-ids][-gbk].csv: a file holding full ID numbers says so."""
+    parts = [kind, run.region_code, f"{run.month:%Y-%m}"]
+    if full_ids:
+        parts.append("full-ids")
+    if encoding != "utf-8":
+        parts.append(encoding)
+    return "-".join(parts) + "." + ext
+
+
+async def csv_response(
+    session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    actor: Any,
+    run_id: int,
+    *,
+    full_ids: bool,
+    reason: str | None,
+    encoding: str,
+    total: bool,
+) -> Stream:
+    from registry.payroll import service
+
+    if encoding not in ENCODINGS:
+        raise InvalidInput.on_field("encoding", "encoding_unknown", "编码只能是 utf-8 或 gbk。")
+    run = await service.prepare_export(session, actor, run_id, "csv", full_ids=full_ids, reason=reason)
+    if encoding == "gbk" and (problems := await gbk_problems(session, run.id)):
+        raise gbk_refusal(problems)  # before anything is written, the audit row included
+    await session.commit()  # the audit row of the export lands before the file leaves
+    name = file_name(run, "payroll", "csv", full_ids=full_ids, encoding=encoding)
+    return Stream(
+        csv_chunks(
+            session_maker,
+            run.id,
+            full_ids=full_ids,
+            encoding=encoding,
+            total=(run.line_count, run.total_amount) if total else None,
+        ),
+        media_type="text/csv",
+        encoding=encoding,  # Litestar adds "; charset=…" to text types
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def xlsx_response(
+    session: AsyncSession,
+    session_maker: async_sessionmaker[AsyncSession],
+    actor: Any,
+    run_id: int,
+    *,
+    full_ids: bool,
+    reason: str | None,
+) -> File:
+    from registry.payroll import service
+
+    run = await service.prepare_export(session, actor, run_id, "xlsx", full_ids=full_ids, reason=reason)
+    info = await sheet_info(session, run, full_ids=full_ids)
+    await session.commit()
+    path = await write_xlsx(session_maker, run.id, info, full_ids=full_ids)
+    return File(
+        path=path,
+        filename=file_name(run, "payroll", "xlsx", full_ids=full_ids),
+        media_type=XLSX_TYPE,
+        background=BackgroundTask(os.unlink, path),
+    )

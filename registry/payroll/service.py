@@ -1196,8 +1196,11 @@ async def diff(session: AsyncSession, actor: Actor, run_id: int) -> RunDiff:
     )
 
 
-async def prepare_export(session: AsyncSession, actor: Actor, run_id: int, fmt: str, *, full_ids: bool) -> PayrollRun:
-    """Check and record an export; full ID numbers only for roles that may reveal them here."""
+async def prepare_export(
+    session: AsyncSession, actor: Actor, run_id: int, fmt: str, *, full_ids: bool, reason: str | None = None
+) -> PayrollRun:
+    """Check and record an export. Full ID numbers only for roles that may reveal them here and
+    with a reason; such an export is recorded as a reveal (one row, with the reason)."""
     run = await get_run(session, actor, run_id)
     if full_ids and not actor.may_on("reveal", region_code=run.region_code):
         raise Forbidden("您的角色不能导出完整身份证号。")
@@ -1207,14 +1210,16 @@ async def prepare_export(session: AsyncSession, actor: Actor, run_id: int, fmt: 
         or actor.is_admin
     ):
         raise Forbidden("您的角色不能导出发放名单。")
+    reason = (reason or "").strip()
+    if full_ids and len(reason) < 2:
+        raise InvalidInput.on_field(
+            "reason", "reason_required", "导出完整身份证号须写明用途（如：报财务代发），至少 2 个字。"
+        )
+    detail: dict[str, Any] = {"format": fmt, "full_ids": full_ids, "lines": run.line_count}
+    if full_ids:
+        detail |= {"fields": ["id_number"], "reason": reason}
     await record(
-        session,
-        actor,
-        "export",
-        "payroll_run",
-        run.id,
-        detail={"format": fmt, "full_ids": full_ids, "lines": run.line_count},
-        **_run_where(run),
+        session, actor, "reveal" if full_ids else "export", "payroll_run", run.id, detail=detail, **_run_where(run)
     )
     return run
 
