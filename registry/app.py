@@ -31,6 +31,7 @@ from registry.imports.controllers import ImportController
 from registry.imports.jobs import ImportWorker
 from registry.organizations.controllers import OrganizationController
 from registry.payroll.controllers import PayrollController
+from registry.practitioners.bank import BankAccountController
 from registry.practitioners.controllers import EmploymentController, PractitionerController
 from registry.regions.controllers import RegionController
 from registry.register.controllers import RegisterController
@@ -46,6 +47,7 @@ from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.import_pages import ImportPages
 from registry.web.inbox_pages import InboxPages
 from registry.web.pages import Pages
+from registry.web.payroll_exports import PayrollExportPages
 from registry.web.security import add_security_headers
 from registry.web.system import SystemController
 from registry.web.work_pages import BatchPages, WorkPages
@@ -122,6 +124,7 @@ def create_app(
             RegionController,
             OrganizationController,
             PractitionerController,
+            BankAccountController,
             EmploymentController,
             CertificationController,
             AccountController,
@@ -144,6 +147,7 @@ def create_app(
             WorkPages,
             CePages,
             InboxPages,
+            PayrollExportPages,
             BatchPages,
             ImportPages,
             create_static_files_router(

@@ -87,6 +87,13 @@ CASES = [
         READ,
         lambda side, role: {"fields": ["id_number"], "reason": "核对"},
     ),
+    Case("GET", "/api/practitioners/{practitioner_id:int}/bank-account", READ),
+    Case(
+        "PUT",
+        "/api/practitioners/{practitioner_id:int}/bank-account",
+        WRITE,
+        lambda side, role: {"account_number": "6222 0202 0011 2233 445", "bank_name": "中国工商银行武汉江岸支行"},
+    ),
     Case(
         "GET",
         "/api/practitioners/{practitioner_id:int}/audit",
@@ -343,6 +350,21 @@ CASES = [
     ),
     Case("GET", "/api/payroll-runs/{run_id:int}/export.csv", RUN_READ),
     Case("GET", "/api/payroll-runs/{run_id:int}/export.xlsx", RUN_READ),
+    Case("GET", "/api/payroll-runs/{run_id:int}/bank-list/missing", RUN_READ),
+    Case(
+        "GET",
+        "/api/payroll-runs/{run_id:int}/bank-list.csv",
+        RUN_READ,
+        query=lambda side: {"reason": "报财务代发"},
+        ids=lambda side: {"run_id": side.run_app},
+    ),
+    Case(
+        "GET",
+        "/api/payroll-runs/{run_id:int}/bank-list.xlsx",
+        RUN_READ,
+        query=lambda side: {"reason": "报财务代发"},
+        ids=lambda side: {"run_id": side.run_app},
+    ),
     # certificates (the award certificate of p; issuing the same again returns it, 200)
     Case(
         "POST",

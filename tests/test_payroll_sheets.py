@@ -361,3 +361,220 @@ async def test_full_id_export_asks_for_a_reason_and_is_recorded_once_as_a_reveal
         "fields": ["id_number"],
         "reason": "报财务代发",
     }
+
+
+# --- bank accounts and the bank-transfer list -----------------------------------------------------------
+
+
+async def test_bank_account_is_masked_kept_in_history_and_revealed_with_a_record(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    pid = world.people["a"]
+    url = f"/api/practitioners/{pid}/bank-account"
+    assert (await anonymous.get(url, headers=world.approver)).json() is None
+    bad = await anonymous.put(url, json={"account_number": "12ab", "bank_name": ""}, headers=world.approver)
+    problem = assert_problem(bad, 422, "account_number_invalid", "account_number")
+    assert {e["field"] for e in problem["errors"]} == {"account_number", "bank_name"}
+    assert await session.scalar(text("SELECT count(*) FROM bank_account")) == 0
+
+    first = await anonymous.put(
+        url,
+        json={"account_number": "6222 0202 0011 2233 445", "bank_name": "中国工商银行宜昌分行"},
+        headers=world.approver,
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["account_number_masked"] == "6222***********3445"
+    again = await anonymous.put(
+        url,
+        json={"account_number": "6222-0202-0011-2233-445", "bank_name": "中国工商银行宜昌分行"},
+        headers=world.approver,
+    )
+    assert again.status_code == 200
+    changed = await anonymous.put(
+        url, json={"account_number": "6217000010002000300", "bank_name": "中国建设银行宜昌分行"}, headers=world.approver
+    )
+    assert changed.json()["bank_name"] == "中国建设银行宜昌分行"
+    # History: the old account stays, the same account twice is one row; the trail holds no full number.
+    rows = (await session.execute(text("SELECT account_number FROM bank_account ORDER BY id"))).scalars().all()
+    assert rows == ["6222020200112233445", "6217000010002000300"]
+    trail = (
+        await session.execute(
+            text("SELECT before, after FROM audit_event WHERE entity_type = 'bank_account' ORDER BY id")
+        )
+    ).all()
+    assert len(trail) == 2 and "6222020200112233445" not in str(trail) and "6217000010002000300" not in str(trail)
+    # Read masked by anyone who reads the record; the whole number only through a recorded reveal.
+    read = (await anonymous.get(url, headers=world.clerk)).json()
+    assert read["account_number_masked"] == "6217***********0300"
+    reveal = await anonymous.post(
+        f"/api/practitioners/{pid}/reveal",
+        json={"fields": ["bank_account"], "reason": "核对代发账户"},
+        headers=world.clerk,
+    )
+    assert reveal.json()["bank_account_number"] == "6217000010002000300" and reveal.json()["id_number"] is None
+    event = (
+        await session.execute(
+            text("SELECT detail FROM audit_event WHERE action = 'reveal' AND practitioner_id = :p ORDER BY id DESC"),
+            {"p": pid},
+        )
+    ).scalar()
+    assert event == {"fields": ["bank_account"], "reason": "核对代发账户"}
+
+
+async def _give_accounts(anonymous: httpx.AsyncClient, w: World, keys: list[str]) -> None:
+    for n, key in enumerate(keys):
+        response = await anonymous.put(
+            f"/api/practitioners/{w.people[key]}/bank-account",
+            json={"account_number": f"62220202{n:011d}", "bank_name": "中国工商银行"},
+            headers=w.approver,
+        )
+        assert response.status_code == 200, response.text
+
+
+async def test_bank_list_names_every_line_lacking_an_account_before_export(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    run = await create(anonymous, world.clerk, "420000", "2026-09")
+    url = f"/api/payroll-runs/{run['id']}"
+    paid = [
+        k
+        for k, pid in world.people.items()
+        if pid in {line["practitioner_id"] for line in await _lines(anonymous, world, run["id"])}
+    ]
+    assert len(paid) == run["line_count"] >= 4
+    # Not before approval.
+    assert_problem(
+        await anonymous.get(f"{url}/bank-list.csv", params={"reason": "代发"}, headers=world.clerk),
+        409,
+        "run_not_approved",
+    )
+    await close_run(anonymous, world, run["id"])
+    await _give_accounts(anonymous, world, paid[:-2])
+    lacking = {world.people[k] for k in paid[-2:]}
+
+    missing = (await anonymous.get(f"{url}/bank-list/missing", headers=world.clerk)).json()
+    assert {m["practitioner_id"] for m in missing} == lacking
+    assert all(m["name"].startswith("测试") and Decimal(m["amount"]) > 0 for m in missing)
+
+    before = await session.scalar(text("SELECT count(*) FROM audit_event"))
+    refused = await anonymous.get(f"{url}/bank-list.xlsx", params={"reason": "报财务代发"}, headers=world.clerk)
+    problem = assert_problem(refused, 422, "bank_accounts_missing")
+    assert {e["field"] for e in problem["errors"]} == {f"practitioners.{p}.bank_account" for p in lacking}
+    for m in missing:
+        assert m["name"] in problem["detail"]
+    assert await session.scalar(text("SELECT count(*) FROM audit_event")) == before  # nothing recorded
+    # Without a reason, or for a role that may not reveal, no list at all.
+    assert_problem(await anonymous.get(f"{url}/bank-list.csv", headers=world.clerk), 422, "reason_required", "reason")
+
+    await _give_accounts(anonymous, world, paid[-2:])
+    assert (await anonymous.get(f"{url}/bank-list/missing", headers=world.clerk)).json() == []
+    response = await anonymous.get(f"{url}/bank-list.csv", params={"reason": "报财务代发"}, headers=world.clerk)
+    assert response.status_code == 200, response.text
+    assert 'filename="bank-transfer-420000-2026-09-full-ids.csv"' in response.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["序号", "户名", "证件号码", "收款账号", "开户银行", "金额", "摘要"]
+    assert len(rows) - 1 == len(paid)
+    assert all(re.fullmatch(r"\d{17}[\dX]", r[2]) and re.fullmatch(r"62220202\d{11}", r[3]) for r in rows[1:])
+    assert sum(Decimal(r[5]) for r in rows[1:]) == Decimal(run["total_amount"])
+    assert {r[6] for r in rows[1:]} == {"2026年9月社会工作者职业津贴"}
+    event = (
+        await session.execute(
+            text("SELECT action, detail FROM audit_event WHERE entity_type = 'payroll_run' ORDER BY id DESC LIMIT 1")
+        )
+    ).one()
+    assert event[0] == "reveal" and event[1]["fields"] == ["id_number", "bank_account"]
+    assert event[1]["list"] == "bank" and event[1]["reason"] == "报财务代发"
+
+    xlsx = await anonymous.get(f"{url}/bank-list.xlsx", params={"reason": "报财务代发"}, headers=world.clerk)
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["代发明细"]
+    cells = list(sheet.iter_rows(values_only=True))
+    assert cells[0] == tuple(rows[0]) and len(cells) == len(rows)
+    assert sheet.cell(row=2, column=3).number_format == "@" and sheet.cell(row=2, column=4).number_format == "@"
+    assert [str(c[3]) for c in cells[1:]] == [r[3] for r in rows[1:]]
+
+
+async def _lines(anonymous: httpx.AsyncClient, w: World, run_id: int) -> list[dict[str, Any]]:
+    page = await anonymous.get(f"/api/payroll-runs/{run_id}/lines", params={"limit": 1000}, headers=w.clerk)
+    return list(page.json()["items"])
+
+
+def test_bank_layouts_are_a_small_template(tmp_path: Path) -> None:
+    from registry.payroll import bank_list
+
+    shipped = bank_list.load_layouts()
+    assert [f for f, _ in shipped["default"].columns] == [
+        "seq",
+        "name",
+        "id_number",
+        "account_number",
+        "bank_name",
+        "amount",
+        "memo",
+    ]
+    custom = tmp_path / "layouts.toml"
+    custom.write_text(
+        '[default]\ncolumns = [{ field = "name", heading = "姓名" }, { field = "amount", heading = "金额" }]\n'
+        '[icbc]\nlabel = "工行"\nmemo = "{month}月津贴"\n'
+        'columns = [{ field = "account_number", heading = "账号" }, { field = "name", heading = "户名" },'
+        ' { field = "amount", heading = "金额" }, { field = "memo", heading = "用途" }]\n',
+        encoding="utf-8",
+    )
+    layouts = bank_list.load_layouts(custom)
+    assert layouts["icbc"].columns == (
+        ("account_number", "账号"),
+        ("name", "户名"),
+        ("amount", "金额"),
+        ("memo", "用途"),
+    )
+    custom.write_text('[default]\ncolumns = [{ field = "salary", heading = "工资" }]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="salary"):
+        bank_list.load_layouts(custom)
+
+
+# --- the run page's export controls ---------------------------------------------------------------------
+
+
+async def test_run_page_offers_the_exports_and_brings_refusals_back_in_chinese(
+    anonymous: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    run = await create(anonymous, world.clerk, "420000", "2026-09")
+    await session.execute(
+        text("UPDATE payroll_line SET name = '王䶮' WHERE run_id = :run AND seq = 1"), {"run": run["id"]}
+    )
+    await session.commit()
+    page = await anonymous.get(f"/payroll/{run['id']}", headers=world.clerk)
+    assert page.status_code == 200
+    for marker in ('id="export-xlsx"', 'id="export-csv-form"', 'value="gbk"', 'id="export-full-ids"', 'name="reason"'):
+        assert marker in page.text, marker
+    assert "批次批准后可导出代发名单" in page.text and "<script" not in page.text.split('id="exports"')[1]
+
+    download = f"/payroll/{run['id']}/download"
+    xlsx = await anonymous.get(download, params={"format": "xlsx"}, headers=world.clerk)
+    assert xlsx.status_code == 200 and xlsx.headers["content-type"].startswith(export_type())
+    gbk = await anonymous.get(download, params={"format": "csv", "encoding": "gbk"}, headers=world.clerk)
+    assert gbk.status_code == 303
+    back = await anonymous.get(gbk.headers["location"], headers=world.clerk)
+    assert "第 1 行（王䶮）姓名中的“䶮”在 GBK 中没有编码" in back.text and 'id="problem"' in back.text
+    no_reason = await anonymous.get(download, params={"format": "csv", "full_ids": "1"}, headers=world.clerk)
+    assert no_reason.status_code == 303
+    assert "须写明用途" in (await anonymous.get(no_reason.headers["location"], headers=world.clerk)).text
+    full = await anonymous.get(
+        download, params={"format": "csv", "full_ids": "1", "reason": "报财务代发", "total": "1"}, headers=world.clerk
+    )
+    assert full.status_code == 200 and "full-ids" in full.headers["content-disposition"]
+    assert full.content.decode("utf-8-sig").rstrip("\r\n").rsplit("\r\n", 1)[1].split(",")[1] == "合计"
+
+    await close_run(anonymous, world, run["id"])
+    page = await anonymous.get(f"/payroll/{run['id']}", headers=world.clerk)
+    assert 'id="missing-accounts"' in page.text and "王䶮" not in page.text.split('id="missing-accounts"')[0][-50:]
+    missing = page.text.split('id="missing-accounts"')[1].split("</div>")[0]
+    assert missing.count("<li>") == run["line_count"] and 'id="export-bank"' in page.text
+    refused = await anonymous.get(
+        download, params={"kind": "bank", "format": "xlsx", "reason": "报财务代发"}, headers=world.clerk
+    )
+    assert refused.status_code == 303
+    assert "没有代发银行账户" in (await anonymous.get(refused.headers["location"], headers=world.clerk)).text
+
+
+def export_type() -> str:
+    return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

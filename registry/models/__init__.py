@@ -2,6 +2,7 @@
 
 from registry.models.account import ApiToken, RoleGrant, User, WebSession
 from registry.models.audit import AuditEvent
+from registry.models.bank import BankAccount
 from registry.models.base import Base
 from registry.models.certificate import CertificateBatch, CertificateRevocation, IssuedCertificate, SigningKey
 from registry.models.certification import Certification, CertificationPeriod
@@ -28,6 +29,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AwardRow",
+    "BankAccount",
     "Base",
     "CeAuditEvidence",
     "CeAuditMember",

@@ -5,11 +5,11 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.response import File, Stream
+from litestar.response import File, Response, Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor
-from registry.payroll import export, service
+from registry.payroll import bank_list, export, service
 from registry.payroll.schemas import AdjustmentCreate, ChainCheck, LineRead, RunCreate, RunDiff, RunRead, RunReturn
 from registry.schemas import Page
 
@@ -164,3 +164,34 @@ class PayrollController(Controller):
         return await export.xlsx_response(
             db_session, request.app.state.session_maker, actor, run_id, full_ids=full_ids, reason=reason
         )
+
+    @get("/{run_id:int}/bank-list/missing", summary="代发名单中没有银行账户的人员（导出前列出）")
+    async def bank_list_missing(
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], run_id: FromPath[int]
+    ) -> list[bank_list.MissingAccount]:
+        return await bank_list.missing_accounts(db_session, actor, run_id)
+
+    @get("/{run_id:int}/bank-list.csv", summary="导出代发名单 CSV（完整证件号和账号，须写明用途，留痕）")
+    async def bank_list_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        run_id: FromPath[int],
+        reason: str | None = Parameter(default=None, max_length=200),
+        layout: str = Parameter(default="default", max_length=40),
+        encoding: str = Parameter(default="utf-8", max_length=10),
+    ) -> Response[bytes] | File:
+        return await bank_list.bank_response(
+            db_session, actor, run_id, "csv", layout=layout, reason=reason, encoding=encoding.lower()
+        )
+
+    @get("/{run_id:int}/bank-list.xlsx", summary="导出代发名单 XLSX（完整证件号和账号，须写明用途，留痕）")
+    async def bank_list_xlsx(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        run_id: FromPath[int],
+        reason: str | None = Parameter(default=None, max_length=200),
+        layout: str = Parameter(default="default", max_length=40),
+    ) -> Response[bytes] | File:
+        return await bank_list.bank_response(db_session, actor, run_id, "xlsx", layout=layout, reason=reason)

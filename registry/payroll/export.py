@@ -312,7 +312,7 @@ _GBK_COLUMNS |= {4: ("organization_name", "单位"), 5: ("region", "区划"), 6:
 GBK_LISTED = 50
 
 
-def _not_gbk(value: str | None) -> str:
+def not_gbk(value: str | None) -> str:
     out = ""
     for char in value or "":
         try:
@@ -328,7 +328,7 @@ async def gbk_problems(session: AsyncSession, run_id: int) -> list[FieldError]:
     problems: list[FieldError] = []
     for row in await session.execute(text(_GBK_SUSPECTS_SQL), {"run": run_id, "pattern": _SURELY_GBK}):
         for index, (column, label) in _GBK_COLUMNS.items():
-            bad = _not_gbk(row[index])
+            bad = not_gbk(row[index])
             if bad:
                 problems.append(
                     FieldError(
@@ -394,7 +394,7 @@ SELECT l.seq, l.name,
   greatest(1, ceil((length(l.basis) + (octet_length(l.basis) - length(l.basis)) / 2.0) / $5::int))::int
 FROM payroll_line l LEFT JOIN region r ON r.code = l.region_code
 WHERE l.run_id = $1
-ORDER BY l.organization_name, l.organization_id, l.seq
+ORDER BY l.organization_name COLLATE "C", l.organization_id, l.seq
 """
 _LEVEL_LABELS = json.dumps(
     {k: LEVEL_SHORT.get(k, LABELS.get(k, k)) for k in {*LABELS, *LEVEL_SHORT}}, ensure_ascii=False

@@ -1197,10 +1197,19 @@ async def diff(session: AsyncSession, actor: Actor, run_id: int) -> RunDiff:
 
 
 async def prepare_export(
-    session: AsyncSession, actor: Actor, run_id: int, fmt: str, *, full_ids: bool, reason: str | None = None
+    session: AsyncSession,
+    actor: Actor,
+    run_id: int,
+    fmt: str,
+    *,
+    full_ids: bool,
+    reason: str | None = None,
+    list_kind: str = "payroll",
+    layout: str | None = None,
 ) -> PayrollRun:
     """Check and record an export. Full ID numbers only for roles that may reveal them here and
-    with a reason; such an export is recorded as a reveal (one row, with the reason)."""
+    with a reason; such an export is recorded as a reveal (one row, with the reason). The
+    bank-transfer list (``list_kind="bank"``) also holds the accounts: revealed as well."""
     run = await get_run(session, actor, run_id)
     if full_ids and not actor.may_on("reveal", region_code=run.region_code):
         raise Forbidden("您的角色不能导出完整身份证号。")
@@ -1217,7 +1226,9 @@ async def prepare_export(
         )
     detail: dict[str, Any] = {"format": fmt, "full_ids": full_ids, "lines": run.line_count}
     if full_ids:
-        detail |= {"fields": ["id_number"], "reason": reason}
+        detail |= {"fields": ["id_number", "bank_account"] if list_kind == "bank" else ["id_number"], "reason": reason}
+    if list_kind != "payroll":
+        detail |= {"list": list_kind, "layout": layout}
     await record(
         session, actor, "reveal" if full_ids else "export", "payroll_run", run.id, detail=detail, **_run_where(run)
     )

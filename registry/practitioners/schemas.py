@@ -108,7 +108,7 @@ class PractitionerSummary(BaseModel):
 
 
 class RevealRequest(BaseModel):
-    fields: set[Literal["id_number", "phone"]] = Field(default={"id_number"}, min_length=1)
+    fields: set[Literal["id_number", "phone", "bank_account"]] = Field(default={"id_number"}, min_length=1)
     # Why the full value is needed (e.g. 办理社保); kept in the audit trail.
     reason: str | None = Field(default=None, max_length=200)
 
@@ -117,3 +117,6 @@ class RevealResult(BaseModel):
     id: int
     id_number: str | None
     phone: str | None
+    # The current bank account for the 代发 list (registry/practitioners/bank.py), when asked for.
+    bank_account_number: str | None = None
+    bank_name: str | None = None

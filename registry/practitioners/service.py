@@ -35,7 +35,15 @@ from registry.certifications.schemas import CertificationRead, PeriodRead
 from registry.db import flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
 from registry.identity import mask_id_number, mask_phone, parse_id_number
-from registry.models import Certification, CertificationPeriod, Employment, Organization, Practitioner, Region
+from registry.models import (
+    BankAccount,
+    Certification,
+    CertificationPeriod,
+    Employment,
+    Organization,
+    Practitioner,
+    Region,
+)
 from registry.practitioners.names import name_tokens, normalize_name, query_tokens
 from registry.practitioners.schemas import (
     EmploymentCreate,
@@ -242,10 +250,19 @@ async def reveal(session: AsyncSession, actor: Actor, practitioner_id: int, data
         detail={"fields": sorted(data.fields), "reason": data.reason},
         **about(person),
     )
+    account = None
+    if "bank_account" in data.fields:
+        account = (
+            await session.scalars(
+                select(BankAccount).where(BankAccount.practitioner_id == person.id).order_by(BankAccount.id.desc())
+            )
+        ).first()
     return RevealResult(
         id=person.id,
         id_number=person.id_number if "id_number" in data.fields else None,
         phone=person.phone if "phone" in data.fields else None,
+        bank_account_number=account.account_number if account else None,
+        bank_name=account.bank_name if account else None,
     )
 
 

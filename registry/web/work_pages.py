@@ -28,6 +28,7 @@ from registry.payroll import service as payroll
 from registry.payroll.schemas import RunCreate, RunReturn
 from registry.practitioners import service as practitioners
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate, PractitionerUpdate
+from registry.web import payroll_exports
 
 Message = Annotated[str | None, QueryParameter(name="message", max_length=300)]
 Problem = Annotated[str | None, QueryParameter(name="problem", max_length=2000)]
@@ -205,6 +206,7 @@ class WorkPages(Controller):
                 "run": await _run_view(db_session, run),
                 "lines": lines,
                 "diff": await payroll.diff(db_session, actor, run_id),
+                "exports": await payroll_exports.page_context(db_session, actor, run),
                 "actions": RUN_ACTIONS,
                 "may": may,
                 "csrf": actor.session_csrf,
