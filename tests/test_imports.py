@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.certifications.schemas import CertificationCreate
@@ -728,3 +728,79 @@ async def test_an_import_touches_nobody_else(anonymous: httpx.AsyncClient, sessi
     assert await session.scalar(select(Practitioner.organization_id).where(Practitioner.id == stale_id)) is None
     new = await session.scalar(select(Practitioner).where(Practitioner.id_number == ids[0]))
     assert new is not None and new.organization_id == place.org
+
+
+async def test_bank_accounts_come_in_with_the_people_sheet(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place
+) -> None:
+    """The 银行账号 and 开户银行 columns of the people sheet (registry/practitioners/bank.py):
+    checked cell by cell, written as a new account only when it differs, masked in the trail."""
+    new = new_ids(1, "19970303")[0]
+    headings = {"人员": ["姓名", "公民身份号码", "学历", "户籍地区划代码", "银行账号", "开户银行"]}
+    bad = xlsx(
+        {
+            "人员": [
+                ["钱一", new, "本科", JIANGAN, "6222-02", "工商银行"],
+                ["周文", place.p0_id, "本科", JIANGAN, 6222020200112233445, "工商银行"],
+                ["吴二", new_ids(1, "19900101")[0], "硕士", JIANGAN, "6222020200112233445", None],
+            ]
+        },
+        headings,
+    )
+    job = await upload(anonymous, place.clerk, bad)
+    got = {(p["row"], p["column"], p["code"]) for p in job["problems"]}
+    assert {(2, "银行账号", "account_number_invalid"), (3, "银行账号", "account_number_as_number")} <= got, job[
+        "problems"
+    ]
+    assert (4, "开户银行", "bank_name_required") in got
+
+    good = xlsx(
+        {
+            "人员": [
+                ["钱一", new, "本科", JIANGAN, "6222 0202 0011 2233 445", "中国工商银行武汉江岸支行"],
+                ["周文", place.p0_id, "本科", JIANGAN, "6217000010002000300", "中国建设银行武汉分行"],
+            ]
+        },
+        headings,
+    )
+    job = await upload(anonymous, place.clerk, good)
+    assert job["problems"] == [] and job["can_commit"], job["problems"]
+    done = await commit(anonymous, place.clerk, job["id"])
+    assert done["committed"] is True, done
+    accounts = (
+        await session.execute(
+            text(
+                "SELECT p.id_number, b.account_number, b.bank_name, b.source FROM bank_account b"
+                " JOIN practitioner p ON p.id = b.practitioner_id ORDER BY b.id"
+            )
+        )
+    ).all()
+    assert [tuple(a) for a in accounts] == [
+        (new, "6222020200112233445", "中国工商银行武汉江岸支行", "import"),
+        (place.p0_id, "6217000010002000300", "中国建设银行武汉分行", "import"),
+    ]
+    trail = (
+        await session.execute(text("SELECT after, detail FROM audit_event WHERE entity_type = 'bank_account'"))
+    ).all()
+    assert len(trail) == 2 and all(t[1]["import_id"] == job["id"] for t in trail)
+    assert {t[0]["account_number_masked"] for t in trail} == {"6222***********3445", "6217***********0300"}
+    assert "6222020200112233445" not in str(trail)
+
+    # The same file again adds no account; a changed one is a new row, the old one kept.
+    again = await upload(anonymous, place.clerk, good)
+    assert (await commit(anonymous, place.clerk, again["id"]))["committed"] is True
+    assert await session.scalar(text("SELECT count(*) FROM bank_account")) == 2
+    moved = xlsx(
+        {"人员": [["周文", place.p0_id, "本科", JIANGAN, "6217000010009999999", "中国建设银行武汉分行"]]}, headings
+    )
+    assert (await commit(anonymous, place.clerk, (await upload(anonymous, place.clerk, moved))["id"]))["committed"]
+    numbers = (
+        (
+            await session.execute(
+                text("SELECT account_number FROM bank_account WHERE practitioner_id = :p ORDER BY id"), {"p": place.p0}
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert numbers == ["6217000010002000300", "6217000010009999999"]

@@ -18,10 +18,12 @@ from typing import Any
 
 from registry.accounts.actor import Actor
 from registry.certifications.service import default_registration_end
+from registry.errors import Problems
 from registry.identity import mask_id_number, validate_credit_code
 from registry.imports import values as v
 from registry.imports.sheets import KIND_LABELS, FileData
 from registry.imports.values import Row
+from registry.practitioners.bank import clean_account
 from registry.practitioners.names import normalize_name
 
 _NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f·A-Za-z]{1,50}$")
@@ -192,7 +194,33 @@ def _person_cells(row: Row, today: dt.date) -> dict[str, Any]:
     values["household_region_code"] = region
     major = row.choice("social_work_major", v.BOOLS, "是、否")
     values["social_work_major"] = None if major is None else major == "yes"
+    values["bank_account"] = _bank_cells(row)
     return values
+
+
+def _bank_write(values: dict[str, Any]) -> dict[str, Any]:
+    account = values.get("bank_account")
+    return {"bank_account_number": account[0], "bank_name": account[1]} if account else {}
+
+
+def _bank_cells(row: Row) -> tuple[str, str] | None:
+    """The bank account for the 代发 list (registry/practitioners/bank.py): both cells or neither."""
+    raw = row.values.get("bank_account_number")
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and abs(raw) >= 1e15:
+        row.err(
+            "bank_account_number",
+            "account_number_as_number",
+            "银行账号被 Excel 存成了数字，只保留了 15 位有效数字，后几位已丢失；请把该列设为文本格式后重新填写。",
+        )
+        return None
+    number, bank = row.text("bank_account_number", max_length=40), row.text("bank_name", max_length=60)
+    problems = Problems()
+    cleaned = clean_account(number, bank, problems)
+    for problem in problems.errors:
+        row.err(
+            "bank_account_number" if problem.field == "account_number" else "bank_name", problem.code, problem.message
+        )
+    return cleaned
 
 
 def _org_cells(row: Row, values: dict[str, Any], *, required: bool) -> None:
@@ -611,6 +639,7 @@ class Checker:
                         "household_region_code": values["household_region_code"],
                         "organization_id": org,
                         "region_code": region,
+                        **_bank_write(values),
                     }
                 )
                 self.plan.note("practitioners", "create", row, self._who(number, values["name"]))
@@ -634,7 +663,20 @@ class Checker:
                         "id": person["id"],
                         "id_number": number,
                         **merged,
+                        **_bank_write(values),
                     }
+                )
+            elif values["bank_account"] is not None:
+                # Only the account, written if it differs from the person's latest (write.py).
+                self.plan.writes["practitioners"].append(
+                    {
+                        "action": "bank",
+                        "sheet": row.sheet.name,
+                        "row": row.number,
+                        "id": person["id"],
+                        "id_number": number,
+                    }
+                    | _bank_write(values)
                 )
             self.plan.note("practitioners", "update" if changes else "unchanged", row, self._who(number), changes)
 

@@ -7,7 +7,14 @@ import io
 
 from registry.imports.sheets import KINDS, NOTES_SHEET
 
-TEXT_COLUMNS = {"id_number", "credit_code", "certificate_number", "household_region_code", "phone"}
+TEXT_COLUMNS = {
+    "id_number",
+    "credit_code",
+    "certificate_number",
+    "household_region_code",
+    "phone",
+    "bank_account_number",
+}
 
 
 def template_xlsx() -> bytes:

@@ -63,7 +63,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "practitioners": (
         "id bigint, name text, name_tokens text[], id_number text, birth_date date, sex text, phone text,"
         " education text, social_work_major boolean, household_region_code text, organization_id bigint,"
-        " region_code text",
+        " region_code text, bank_account_number text, bank_name text",
         (
             "id",
             "name",
@@ -77,6 +77,8 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
             "household_region_code",
             "organization_id",
             "region_code",
+            "bank_account_number",
+            "bank_name",
         ),
     ),
     "employment": (
@@ -165,7 +167,8 @@ async def write_plan(
         )
         if kind == "practitioners":
             for r in rows:
-                r["name_tokens"] = list(_tokens(r["name"]))
+                if r["action"] != "bank":  # a row that brings only the bank account
+                    r["name_tokens"] = list(_tokens(r["name"]))
         for r in rows:
             for key in ("organization_id", "a_org"):
                 if isinstance(r.get(key), int) and r[key] < 0:
@@ -274,7 +277,27 @@ def _practitioners(t: str) -> list[str]:
             before="to_jsonb(o) - $6::text[]",
         )
     )
-    return [create, update]
+    return [create, update, _bank_accounts(t)]
+
+
+def _bank_accounts(t: str) -> str:
+    """A row's bank account, as a new row of the person's account history unless it is the
+    account they have; the trail keeps it masked (as registry/practitioners/bank.py does)."""
+    masked = "left(n.account_number, 4) || repeat('*', length(n.account_number) - 8) || right(n.account_number, 4)"
+    return (
+        "WITH n AS (INSERT INTO bank_account (practitioner_id, account_number, bank_name, source, created_by_id)"
+        " SELECT p.id, s.bank_account_number, s.bank_name, 'import', $1"
+        f" FROM {t} s JOIN practitioner p ON p.id_number = s.id_number"
+        " WHERE s.bank_account_number IS NOT NULL AND NOT EXISTS (SELECT FROM (SELECT b.account_number, b.bank_name"
+        " FROM bank_account b WHERE b.practitioner_id = p.id ORDER BY b.id DESC LIMIT 1) c"
+        " WHERE c.account_number = s.bank_account_number AND c.bank_name = s.bank_name)"
+        " ORDER BY s.row RETURNING *)"
+        f" INSERT INTO audit_event ({_AUDIT_COLUMNS})"
+        " SELECT $1, $2, 'create', 'bank_account', n.id::text, NULL,"
+        f" (to_jsonb(n) - $6::text[] - 'account_number') || jsonb_build_object('account_number_masked', {masked}),"
+        f" {_detail('s')}, $4, $5, s.a_region, s.a_org, n.practitioner_id"
+        f" FROM n JOIN practitioner p ON p.id = n.practitioner_id JOIN {t} s ON s.id_number = p.id_number"
+    )
 
 
 def _employment(t: str) -> list[str]:
