@@ -2,7 +2,7 @@
 account is a new row (history is kept), a person's account is their latest row
 
 Revision ID: 0012
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02 14:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
