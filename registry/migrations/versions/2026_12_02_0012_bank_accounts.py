@@ -2,7 +2,7 @@
 account is a new row (history is kept), a person's account is their latest row
 
 Revision ID: 0012
-Revises: 0014
+Revises: 0010
 Create Date: 2026-12-02 14:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0014"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -42,6 +42,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_account")),
     )
     op.create_index("ix_bank_account_practitioner_id_id", "bank_account", ["practitioner_id", "id"], unique=False)
+    # Append-only (a changed account is a new row): the service's role may not change or delete
+    # rows, as for audit_event in 0010 (a practitioner's deletion still cascades: the owner's).
+    op.execute("REVOKE UPDATE, DELETE ON bank_account FROM registry_service")
 
 
 def downgrade() -> None:
