@@ -42,6 +42,12 @@ class ReminderWorker(QueueWorker):
             )
             await session.commit()
 
+    async def drain(self, *, beat: bool = False) -> int:
+        """A day's run is short and has no heartbeat column: a stopped one is queued again by
+        ``prepare`` after ``STALE``."""
+        del beat
+        return await super().drain(beat=False)
+
     async def run(self, actor: Actor, job_id: int) -> None:
         async with self.session_maker() as session:
             run = await session.get(ReminderRun, job_id)
