@@ -44,6 +44,7 @@ from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
 from registry.web.ce_pages import CePages
 from registry.web.errors import EXCEPTION_HANDLERS
+from registry.web.guard import InputGuardMiddleware
 from registry.web.import_pages import ImportPages
 from registry.web.inbox_pages import InboxPages
 from registry.web.pages import Pages
@@ -159,7 +160,7 @@ def create_app(
             "actor": Provide(provide_actor),
             "certificates": Provide(provide_certificates, sync_to_thread=False),
         },
-        middleware=[RequestIdMiddleware()],
+        middleware=[RequestIdMiddleware(), InputGuardMiddleware()],
         before_send=[add_security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(

@@ -6,22 +6,24 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.bounds import Day
+
 
 class AwardNominate(BaseModel):
     practitioner_id: int
     programme: str = Field(min_length=2, max_length=40)
-    nominated_on: date | None = None
+    nominated_on: Day | None = None
     # Repeatable commendations (e.g. ZZ-AWARD) name their selection year.
     round: int | None = Field(default=None, ge=2000, le=2100)
     reason: str | None = Field(default=None, max_length=1000)
 
 
 class AwardApprove(BaseModel):
-    approved_on: date | None = None
+    approved_on: Day | None = None
 
 
 class AwardPay(BaseModel):
-    paid_on: date
+    paid_on: Day
 
 
 class AwardReject(BaseModel):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from stdnum.iso7064 import mod_37_36
 
-from registry import clock
+from registry import bounds, clock
 from registry.accounts.actor import Actor, Forbidden
 from registry.audit.service import about, record
 from registry.certificates import content, pool, render
@@ -222,11 +222,16 @@ def parse_period(kind: str, period: str | None, today: dt.date) -> tuple[str, dt
     def bad(message: str) -> RegistryError:
         return InvalidInput.on_field("period", "period_invalid", message)
 
+    def bounded(year: int) -> None:
+        if problem := bounds.year_problem("period", year):
+            raise InvalidInput(problem.message, code=problem.code, errors=[problem])
+
     if kind == "allowance":
         try:
             month = dt.datetime.strptime(period or "", "%Y-%m").date()
         except ValueError:
             raise bad("津贴证明的期间应为月份，格式 YYYY-MM，例如 2026-10。") from None
+        bounded(month.year)
         cutoff = evaluate.month_end(month.year, month.month)
         if cutoff >= today:
             raise bad(f"{month:%Y-%m} 的截止日（月末）尚未过去，还不能证明该月的津贴资格。")
@@ -235,6 +240,7 @@ def parse_period(kind: str, period: str | None, today: dt.date) -> tuple[str, dt
         if not period or not period.isdigit() or len(period) != 4:
             raise bad("期间应为年度，格式 YYYY，例如 2025。")
         year = int(period)
+        bounded(year)
         if kind == "salary" and year >= today.year:
             raise bad(f"{year} 年尚未结束，薪酬对标须在年度结束后证明。")
         if year > today.year:
@@ -245,6 +251,7 @@ def parse_period(kind: str, period: str | None, today: dt.date) -> tuple[str, dt
             day = dt.date.fromisoformat(period) if period else today
         except ValueError:
             raise bad("日期格式应为 YYYY-MM-DD。") from None
+        bounded(day.year)
         if day > today:
             raise bad("不能证明未来日期的登记状态。")
         return str(day), day

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from registry.bounds import Day
 from registry.schemas import Level, VerificationStatus
 
 PeriodKind = Literal["registration", "renewal", "suspension", "cancellation"]
@@ -18,9 +19,9 @@ class CertificationCreate(BaseModel):
     certificate_number: str = Field(min_length=4, max_length=40)
     exam_year: int = Field(ge=2008, le=2100)
     # The first registration period (a row of its own); later ones are renewals.
-    registration_valid_from: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    registration_valid_from: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
     # Defaults to three years from the start (MCA-REG-3Y) when only the start is given.
-    registration_valid_to: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    registration_valid_to: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
     registration_authority: str | None = Field(default=None, max_length=100)
 
 
@@ -29,8 +30,8 @@ class CertificationUpdate(BaseModel):
     certificate_number: str | None = Field(default=None, min_length=4, max_length=40)
     exam_year: int | None = Field(default=None, ge=2008, le=2100)
     # A change of these corrects the latest registration period in force (a new row replacing it).
-    registration_valid_from: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
-    registration_valid_to: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    registration_valid_from: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    registration_valid_to: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
 
 
 class CertificationReject(BaseModel):
@@ -46,7 +47,7 @@ class CertificationVerify(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    verified_on: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    verified_on: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
     evidence: str | None = Field(default=None, max_length=500)
 
 
@@ -57,9 +58,9 @@ class PeriodCreate(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     kind: PeriodKind
-    start_date: date = Field(ge=EARLIEST, le=LATEST)
+    start_date: Day = Field(ge=EARLIEST, le=LATEST)
     # Registrations: three years from the start when not given. Suspensions: open when not given.
-    end_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    end_date: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
     authority: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=500)
 
@@ -70,8 +71,8 @@ class PeriodCorrection(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    start_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
-    end_date: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    start_date: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
+    end_date: Day | None = Field(default=None, ge=EARLIEST, le=LATEST)
     authority: str | None = Field(default=None, max_length=100)
     withdraw: bool = False
     reason: str = Field(min_length=2, max_length=500)

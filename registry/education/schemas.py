@@ -6,12 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.bounds import Day
+
 CeUnit = Literal["学时", "小时"]
 CeCategory = Literal["training", "supervision", "academic", "other"]
 
 
 class CeRecordCreate(BaseModel):
-    activity_date: date
+    activity_date: Day
     # One decimal place; the bounds are checked by the service with a Chinese message.
     hours: Decimal = Field(max_digits=6, decimal_places=2)
     unit: CeUnit = "学时"

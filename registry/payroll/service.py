@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, and_, bindparam, delete, func, or_, select, t
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import bounds, clock
 from registry.accounts.actor import Actor, Forbidden, region_code_scope
 from registry.audit.service import record, snapshot
 from registry.certifications.history import certs_of, established_on, registered_over
@@ -81,9 +81,13 @@ LINE_COLUMNS = (
 def parse_month(value: str, field: str = "month") -> dt.date:
     try:
         year, month = (int(x) for x in value.split("-"))
-        return dt.date(year, month, 1)
+        day = dt.date(year, month, 1)
     except ValueError:
         raise InvalidInput.on_field(field, "month_invalid", f"月份“{value}”无效，应为 YYYY-MM。") from None
+    # Year 1 would be stored, and its previous month is -infinity to PostgreSQL.
+    if problem := bounds.year_problem(field, year):
+        raise InvalidInput(problem.message, code=problem.code, errors=[problem])
+    return day
 
 
 def _run_where(run: PayrollRun) -> dict[str, Any]:

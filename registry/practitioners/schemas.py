@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.bounds import Day
 from registry.certifications.schemas import CertificationRead
 from registry.schemas import DutyLevel, Education, Level, PostType, Sex, VerificationStatus
 
@@ -13,15 +14,15 @@ class EmploymentCreate(BaseModel):
     organization_id: int
     post_type: PostType
     duty_level: DutyLevel | None = None
-    in_post_from: date
-    in_post_to: date | None = None
+    in_post_from: Day
+    in_post_to: Day | None = None
 
 
 class PractitionerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     id_number: str = Field(min_length=1, max_length=30)
     # Optional: derived from the ID number; when given they must agree with it.
-    birth_date: date | None = None
+    birth_date: Day | None = None
     sex: Sex | None = None
     phone: str | None = Field(default=None, max_length=20)
     education: Education
@@ -35,7 +36,7 @@ class PractitionerCreate(BaseModel):
 class PractitionerUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=50)
     id_number: str | None = Field(default=None, min_length=1, max_length=30)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     sex: Sex | None = None
     phone: str | None = Field(default=None, max_length=20)
     education: Education | None = None
@@ -47,8 +48,8 @@ class EmploymentUpdate(BaseModel):
     organization_id: int | None = None
     post_type: PostType | None = None
     duty_level: DutyLevel | None = None
-    in_post_from: date | None = None
-    in_post_to: date | None = None
+    in_post_from: Day | None = None
+    in_post_to: Day | None = None
 
 
 class EmploymentRead(BaseModel):

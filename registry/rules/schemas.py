@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.bounds import Day
+
 
 class PolicyRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -35,8 +37,8 @@ class PolicyVersionCreate(BaseModel):
     changes; everything else is taken from the latest version."""
 
     region_code: str | None = Field(default=None, min_length=6, max_length=6)
-    effective_from: date
-    effective_to: date | None = None
+    effective_from: Day
+    effective_to: Day | None = None
     params: dict[str, Any] | None = None
     title: str | None = Field(default=None, max_length=200)
     issuer: str | None = Field(default=None, max_length=200)

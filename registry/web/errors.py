@@ -41,6 +41,10 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
 
 
 def _translate(message: str) -> str:
+    # Our own validators (registry.bounds) already speak Chinese: "Value error, 日期须在…".
+    own = message.partition("Value error, ")[2]
+    if own and any("\u4e00" <= c <= "\u9fff" for c in own):
+        return own
     lowered = message.lower()
     for key, text in (
         ("field required", "missing"),
@@ -132,6 +136,19 @@ def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationExc
     return problem(request, status=422, code="validation_error", title="输入格式有误", detail=detail, errors=errors)
 
 
+# The framework's own refusals, said in Chinese (its English detail is for the log).
+_HTTP_MESSAGES = {
+    400: "请求格式不正确。",
+    401: "请先登录。",
+    403: "没有权限执行此操作。",
+    405: "该地址不支持此请求方法。",
+    406: "无法以请求的格式返回内容。",
+    413: "上传或提交的内容过大，超过了允许的大小。",
+    415: "不支持该内容类型。",
+    429: "请求过于频繁，请稍后再试。",
+}
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, NotFoundException):
         return problem(request, status=404, code="not_found", title="未找到", detail="请求的地址或记录不存在。")
@@ -157,7 +174,14 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             title="系统错误",
             detail="系统内部错误，请稍后重试。",
         )
-    return problem(request, status=status, code=f"http_{status}", title="请求无法处理", detail=str(exc.detail))
+    detail = str(exc.detail)
+    if not any("\u4e00" <= c <= "\u9fff" for c in detail):
+        detail = _HTTP_MESSAGES.get(status, "请求无法处理，请检查后重试。")
+    response = problem(request, status=status, code=f"http_{status}", title="请求无法处理", detail=detail)
+    # The framework's own headers stay (405's Allow, 401's WWW-Authenticate).
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def unavailable(request: Request[Any, Any, Any], exc: BaseException) -> Response[Any]:
