@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,12 +77,27 @@ class AccountController(Controller):
     async def login(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: JSONBody[LoginRequest]
     ) -> Response[Any]:
+        if request.content_type[0] != "application/json":
+            # Login CSRF: a page elsewhere can post text/plain or a form without asking, but not
+            # application/json (that needs a CORS preflight this service never grants).
+            return problem(
+                request,
+                status=415,
+                code="login_json_only",
+                title="登录失败",
+                detail="登录请求须以 JSON 提交（Content-Type: application/json）。",
+            )
         outcome = await service.login(
             db_session, data.username, data.password, request_id=request_id(request), client_ip=client_ip(request)
         )
         if outcome.user is None:
             # Returned, not raised: the failure count and its audit row must be committed.
-            return problem(request, status=outcome.status, code=outcome.code, title="登录失败", detail=outcome.message)
+            refused = problem(
+                request, status=outcome.status, code=outcome.code, title="登录失败", detail=outcome.message
+            )
+            if outcome.retry_after:
+                refused.headers["Retry-After"] = str(outcome.retry_after)
+            return refused
         cookie, csrf = await service.start_session(db_session, outcome.user)
         me = MeRead(user=await service.user_read(db_session, outcome.user), csrf_token=csrf)
         return Response(
@@ -89,7 +105,13 @@ class AccountController(Controller):
             cookies=[_session_cookie(request, cookie, max_age=service.SESSION_HOURS * 3600)],
         )
 
-    @post("/logout", status_code=204, summary="退出登录")
+    @post(
+        "/logout",
+        status_code=204,
+        summary="退出登录",
+        # 204 has no body: documented so (the default would promise JSON).
+        responses={204: ResponseSpec(data_container=None, description="已退出登录", generate_examples=False)},
+    )
     async def logout(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
     ) -> Response[None]:
@@ -284,9 +306,12 @@ class LoginPages(Controller):
             client_ip=client_ip(request),
         )
         if outcome.user is None:
-            return _login_page(
+            page = _login_page(
                 request, next_url=next_url, error=outcome.message, status=outcome.status, username=username
             )
+            if outcome.retry_after:
+                page.headers["Retry-After"] = str(outcome.retry_after)
+            return page
         cookie, _ = await service.start_session(db_session, outcome.user)
         return Redirect(
             path=next_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
+from registry.accounts import throttle
 from registry.accounts.actor import Actor, Forbidden, Grant
 from registry.accounts.passwords import burn_time, check_new_password, hash_password, needs_rehash, verify_password
 from registry.accounts.schemas import (
@@ -34,8 +36,6 @@ from registry.regions.service import require_active_region
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,39}$")
 TOKEN_PREFIX = "rgt_"  # noqa: S105 - a marker that makes leaked tokens easy to grep for, not a secret
-MAX_FAILURES = 10
-LOCK_MINUTES = 15
 SESSION_HOURS = 12
 
 _USER_CONSTRAINTS = {
@@ -193,6 +193,7 @@ class LoginOutcome:
     status: int
     code: str
     message: str
+    retry_after: int | None = None
 
 
 async def login(
@@ -202,7 +203,7 @@ async def login(
     it returns an outcome instead of raising."""
     name = username.strip().lower()
     now = clock.now()
-    user = (await session.scalars(select(User).where(User.username == name).with_for_update())).one_or_none()
+    user = (await session.scalars(select(User).where(User.username == name))).one_or_none()
     who = Actor(
         user_id=user.id if user else None,
         username=name[:60] or "?",
@@ -211,29 +212,25 @@ async def login(
         client_ip=client_ip,
     )
     failed = LoginOutcome(None, 401, "login_failed", "用户名或密码错误。")
+    # Back-off first, on keys that exist for any username: the same answer (and no password
+    # check, so the same speed) whether the account exists or not.
+    wait = await throttle.wait_seconds(session, name, client_ip, now)
+    if wait:
+        await record(session, who, "login_throttled", "user", user.id if user else None, detail={"wait_seconds": wait})
+        return _throttled(wait)
     if user is None:
         burn_time(password)
         await record(
             session, who, "login_failed", "user", None, detail={"username": name[:40], "reason": "unknown_user"}
         )
+        await throttle.record_failure(session, name, client_ip, now)
         return failed
-    if user.locked_until is not None and user.locked_until > now:
-        await record(
-            session, who, "login_throttled", "user", user.id, detail={"locked_until": user.locked_until.isoformat()}
-        )
-        return _locked(user.locked_until)
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
         detail: dict[str, object] = {"reason": "wrong_password", "failed_logins": user.failed_logins}
-        outcome = failed
-        if user.failed_logins >= MAX_FAILURES:
-            # Each further failure doubles the wait, up to a day.
-            minutes = min(LOCK_MINUTES * 2 ** (user.failed_logins - MAX_FAILURES), 24 * 60)
-            user.locked_until = now + dt.timedelta(minutes=minutes)
-            detail["locked_until"] = user.locked_until.isoformat()
-            outcome = _locked(user.locked_until)
         await record(session, who, "login_failed", "user", user.id, detail=detail)
-        return outcome
+        await throttle.record_failure(session, name, client_ip, now)
+        return failed
     if not user.active:
         await record(session, who, "login_failed", "user", user.id, detail={"reason": "inactive"})
         return LoginOutcome(None, 403, "account_disabled", "该账户已停用，请联系系统管理员。")
@@ -242,18 +239,14 @@ async def login(
     user.last_login_at = now
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    await throttle.record_success(session, name, client_ip)
     await record(session, who, "login", "user", user.id)
     return LoginOutcome(user, 200, "ok", "登录成功。")
 
 
-def _locked(until: dt.datetime) -> LoginOutcome:
-    local = until.astimezone(clock.CHINA).strftime("%H:%M")
-    return LoginOutcome(
-        None,
-        429,
-        "login_throttled",
-        f"密码连续错误次数过多，账户已暂时锁定，请于 {local} 后再试，或联系系统管理员解锁。",
-    )
+def _throttled(wait: int) -> LoginOutcome:
+    when = f"{wait} 秒" if wait < 120 else f"{math.ceil(wait / 60)} 分钟"
+    return LoginOutcome(None, 429, "login_throttled", f"登录尝试过于频繁，请 {when}后再试。", retry_after=wait)
 
 
 async def start_session(session: AsyncSession, user: User) -> tuple[str, str]:
@@ -404,10 +397,12 @@ async def update_user(
         user.password_hash = hash_password(changes["password"])
         user.failed_logins = 0
         user.locked_until = None
-        await _revoke_sessions(session, user.id)
+        # A new password ends every way in that the old one opened: sessions and API tokens.
+        await _revoke_all(session, user.id)
     if unlock:
         user.failed_logins = 0
         user.locked_until = None
+        await throttle.clear_account(session, user.username)
     await session.flush()
     await session.refresh(user)
     after = _user_snapshot(user)
@@ -424,7 +419,8 @@ async def change_own_password(session: AsyncSession, actor: Actor, data: Passwor
     if weak is not None:
         raise InvalidInput(weak.message, code=weak.code, errors=[weak])
     user.password_hash = hash_password(data.new_password)
-    await _revoke_sessions(session, user.id)
+    # Sessions and API tokens both: whoever knew the old password may have made a token with it.
+    await _revoke_all(session, user.id)
     await record(session, actor, "update", "user", user.id, detail={"password_changed": True})
 
 

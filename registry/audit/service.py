@@ -55,7 +55,11 @@ async def record(
     organization_id: int | None = None,
     practitioner_id: int | None = None,
 ) -> None:
-    """Append one event in the caller's transaction: it lands if and only if the change does."""
+    """Append one event in the caller's transaction: it lands if and only if the change does.
+
+    An update that changed nothing (the same values before and after, no detail) is no event."""
+    if action == "update" and before is not None and before == after and not detail:
+        return
     await session.execute(
         insert(AuditEvent).values(
             actor_user_id=actor.user_id,

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import versions
 from registry.accounts.actor import Actor
 from registry.certifications import service
 from registry.certifications.schemas import (
@@ -16,6 +17,7 @@ from registry.certifications.schemas import (
     PeriodCorrection,
     PeriodCreate,
 )
+from registry.models import Certification
 
 
 class CertificationController(Controller):
@@ -36,9 +38,10 @@ class CertificationController(Controller):
     @get("/certifications/{certification_id:int}", summary="证书详情")
     async def get_certification(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], certification_id: FromPath[int]
-    ) -> CertificationRead:
+    ) -> Response[CertificationRead]:
         cert = await service.get_certification(db_session, actor, certification_id)
-        return await service.certification_read(db_session, cert)
+        read = await service.certification_read(db_session, cert)
+        return await versions.tagged(db_session, Certification, certification_id, read)
 
     @patch("/certifications/{certification_id:int}", summary="修改证书（已核验的将退回待核验）")
     async def update(
@@ -47,9 +50,11 @@ class CertificationController(Controller):
         actor: NamedDependency[Actor],
         certification_id: FromPath[int],
         data: JSONBody[CertificationUpdate],
-    ) -> CertificationRead:
-        cert = await service.update_certification(db_session, actor, certification_id, data)
-        return await service.certification_read(db_session, cert)
+        if_match: versions.IfMatch = None,
+    ) -> Response[CertificationRead]:
+        cert = await service.update_certification(db_session, actor, certification_id, data, if_match=if_match)
+        read = await service.certification_read(db_session, cert)
+        return await versions.tagged(db_session, Certification, certification_id, read)
 
     @post(
         "/certifications/{certification_id:int}/verify",

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import clock, versions
 from registry.accounts.actor import Actor, Forbidden, practitioner_scope
 from registry.audit.service import about, record, snapshot
 from registry.certifications.history import in_force
@@ -201,8 +201,10 @@ async def update_certification(
     data: CertificationUpdate,
     *,
     today: dt.date | None = None,
+    if_match: str | None = None,
 ) -> Certification:
     cert, person = await _scoped(session, actor, certification_id, action="write", for_update=True)
+    await versions.require(session, Certification, cert.id, if_match)
     before = snapshot(cert)
     changes = data.model_dump(exclude_unset=True)
     problems = Problems()

@@ -1,6 +1,6 @@
 """All models, imported here so that Alembic and the mappers see every table."""
 
-from registry.models.account import ApiToken, RoleGrant, User, WebSession
+from registry.models.account import ApiToken, LoginThrottle, RoleGrant, User, WebSession
 from registry.models.audit import AuditEvent
 from registry.models.bank import BankAccount
 from registry.models.base import Base
@@ -44,6 +44,7 @@ __all__ = [
     "Employment",
     "ImportJob",
     "IssuedCertificate",
+    "LoginThrottle",
     "Organization",
     "PayrollDropped",
     "PayrollLine",

@@ -34,7 +34,8 @@ class User(Base, Timestamps):
     display_name: Mapped[str] = mapped_column(String(50))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(server_default=text("true"))
-    # Consecutive wrong passwords; the account is locked until ``locked_until`` after too many.
+    # Consecutive wrong passwords (for the administrator's eyes). ``locked_until`` is no longer
+    # set: logins back off per key instead of locking (registry.accounts.throttle).
     failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
@@ -108,3 +109,15 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per key (an account from an address, an address, an account), with
+    the back-off in force; see ``registry.accounts.throttle``. Kept for unknown usernames too."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import versions
 from registry.accounts.actor import Actor
+from registry.models import Organization
 from registry.organizations import service
 from registry.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
 from registry.schemas import Page
@@ -47,8 +49,9 @@ class OrganizationController(Controller):
     @get("/{org_id:int}", summary="单位详情")
     async def get_organization(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], org_id: FromPath[int]
-    ) -> OrganizationRead:
-        return OrganizationRead.model_validate(await service.get_organization(db_session, actor, org_id))
+    ) -> Response[OrganizationRead]:
+        read = OrganizationRead.model_validate(await service.get_organization(db_session, actor, org_id))
+        return await versions.tagged(db_session, Organization, org_id, read)
 
     @patch("/{org_id:int}", summary="修改单位")
     async def update(
@@ -57,5 +60,7 @@ class OrganizationController(Controller):
         actor: NamedDependency[Actor],
         org_id: FromPath[int],
         data: JSONBody[OrganizationUpdate],
-    ) -> OrganizationRead:
-        return OrganizationRead.model_validate(await service.update_organization(db_session, actor, org_id, data))
+        if_match: versions.IfMatch = None,
+    ) -> Response[OrganizationRead]:
+        org = await service.update_organization(db_session, actor, org_id, data, if_match=if_match)
+        return await versions.tagged(db_session, Organization, org_id, OrganizationRead.model_validate(org))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import clock, versions
 from registry.accounts.actor import Actor, Forbidden, organization_scope
 from registry.audit.service import record, snapshot
 from registry.db import flush_or_raise
@@ -97,9 +97,10 @@ async def get_organization(
 
 
 async def update_organization(
-    session: AsyncSession, actor: Actor, org_id: int, data: OrganizationUpdate
+    session: AsyncSession, actor: Actor, org_id: int, data: OrganizationUpdate, *, if_match: str | None = None
 ) -> Organization:
     org = await get_organization(session, actor, org_id, for_update=True)
+    await versions.require(session, Organization, org.id, if_match)
     if not actor.may_on("manage_org", region_code=org.region_code):
         raise Forbidden("只有系统管理员和辖区民政工作人员可以修改单位信息。")
     before = snapshot(org)

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import versions
 from registry.accounts.actor import Actor
 from registry.audit.schemas import AuditEventRead
+from registry.models import Employment, Practitioner
 from registry.practitioners import service
 from registry.practitioners.schemas import (
     EmploymentCreate,
@@ -75,8 +77,9 @@ class PractitionerController(Controller):
     @get("/{practitioner_id:int}", summary="社工档案")
     async def get_practitioner(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
-    ) -> PractitionerDetail:
-        return await service.practitioner_detail(db_session, actor, practitioner_id)
+    ) -> Response[PractitionerDetail]:
+        detail = await service.practitioner_detail(db_session, actor, practitioner_id)
+        return await versions.tagged(db_session, Practitioner, practitioner_id, detail)
 
     @patch("/{practitioner_id:int}", summary="修改社工信息")
     async def update(
@@ -85,9 +88,11 @@ class PractitionerController(Controller):
         actor: NamedDependency[Actor],
         practitioner_id: FromPath[int],
         data: JSONBody[PractitionerUpdate],
-    ) -> PractitionerDetail:
-        await service.update_practitioner(db_session, actor, practitioner_id, data)
-        return await service.practitioner_detail(db_session, actor, practitioner_id)
+        if_match: versions.IfMatch = None,
+    ) -> Response[PractitionerDetail]:
+        await service.update_practitioner(db_session, actor, practitioner_id, data, if_match=if_match)
+        detail = await service.practitioner_detail(db_session, actor, practitioner_id)
+        return await versions.tagged(db_session, Practitioner, practitioner_id, detail)
 
     @post("/{practitioner_id:int}/reveal", status_code=200, summary="查看完整身份证号/电话（留痕）")
     async def reveal(
@@ -128,8 +133,9 @@ class EmploymentController(Controller):
     @get("/{employment_id:int}", summary="在岗记录")
     async def get_employment(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], employment_id: FromPath[int]
-    ) -> EmploymentRead:
-        return await service.get_employment(db_session, actor, employment_id)
+    ) -> Response[EmploymentRead]:
+        spell = await service.get_employment(db_session, actor, employment_id)
+        return await versions.tagged(db_session, Employment, employment_id, spell)
 
     @patch("/{employment_id:int}", summary="修改在岗记录 (如填写离岗日期)")
     async def update(
@@ -138,5 +144,7 @@ class EmploymentController(Controller):
         actor: NamedDependency[Actor],
         employment_id: FromPath[int],
         data: JSONBody[EmploymentUpdate],
-    ) -> EmploymentRead:
-        return await service.update_employment(db_session, actor, employment_id, data)
+        if_match: versions.IfMatch = None,
+    ) -> Response[EmploymentRead]:
+        spell = await service.update_employment(db_session, actor, employment_id, data, if_match=if_match)
+        return await versions.tagged(db_session, Employment, employment_id, spell)

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import bounds, clock, versions
 from registry.accounts.actor import Actor, Forbidden, organization_scope, practitioner_scope
 from registry.audit.schemas import AuditEventRead
 from registry.audit.service import about, list_events, record, snapshot
@@ -195,10 +195,17 @@ async def get_practitioner(
 
 
 async def update_practitioner(
-    session: AsyncSession, actor: Actor, practitioner_id: int, data: PractitionerUpdate, *, today: dt.date | None = None
+    session: AsyncSession,
+    actor: Actor,
+    practitioner_id: int,
+    data: PractitionerUpdate,
+    *,
+    today: dt.date | None = None,
+    if_match: str | None = None,
 ) -> Practitioner:
     today = today or clock.today()
     person = await get_practitioner(session, actor, practitioner_id, action="write", for_update=True)
+    await versions.require(session, Practitioner, person.id, if_match)
     before = snapshot(person)
     changes = data.model_dump(exclude_unset=True)
     problems = Problems()
@@ -576,11 +583,18 @@ async def get_employment(
 
 
 async def update_employment(
-    session: AsyncSession, actor: Actor, employment_id: int, data: EmploymentUpdate, *, today: dt.date | None = None
+    session: AsyncSession,
+    actor: Actor,
+    employment_id: int,
+    data: EmploymentUpdate,
+    *,
+    today: dt.date | None = None,
+    if_match: str | None = None,
 ) -> EmploymentRead:
     today = today or clock.today()
     spell, _ = await _scoped_spell(session, actor, employment_id)
     person = await get_practitioner(session, actor, spell.practitioner_id, action="write", for_update=True)
+    await versions.require(session, Employment, spell.id, if_match)
     if not actor.may_on("write", region_code=None, organization_id=spell.organization_id) and not actor.may_on(
         "write", region_code=person.region_code
     ):
@@ -724,7 +738,7 @@ def search_conditions(
             current.append(Employment.post_type == filters.post_type)
         conds.append(exists().where(*current))
     if filters.cursor:
-        if not filters.cursor.isdigit():
+        if not filters.cursor.isdigit() or int(filters.cursor) > bounds.INT_MAX:
             problems.add("cursor", "cursor_invalid", "分页游标无效，请从第一页重新查询。")
         else:
             conds.append(Practitioner.id > int(filters.cursor))

@@ -18,12 +18,13 @@ from litestar.response import Redirect, Response, Template
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import clock, versions
 from registry.accounts.actor import Actor
 from registry.certificates import batch as batches
 from registry.certificates.content import KIND_LABELS
 from registry.certificates.schemas import BatchCreate
 from registry.errors import RegistryError
+from registry.models import Practitioner
 from registry.payroll import service as payroll
 from registry.payroll.schemas import RunCreate, RunReturn
 from registry.practitioners import service as practitioners
@@ -56,7 +57,8 @@ class WorkPages(Controller):
     ) -> Template:
         person = await practitioners.get_practitioner(db_session, actor, practitioner_id, action="write")
         values = {k: getattr(person, k) for k in EDITABLE}
-        return _edit_page(actor, person.id, person.name, values, {}, None)
+        version = await versions.current(db_session, Practitioner, person.id)
+        return _edit_page(actor, person.id, person.name, values, {}, None, version)
 
     @post("/practitioners/{practitioner_id:int}/edit", media_type=MediaType.HTML)
     async def edit_submit(
@@ -68,6 +70,7 @@ class WorkPages(Controller):
     ) -> Response[Any]:
         person = await practitioners.get_practitioner(db_session, actor, practitioner_id, action="write")
         name = person.name  # read now: a rollback below expires the object
+        version = data.get("_version") or None
         values: dict[str, Any] = {k: (data.get(k) or "").strip() for k in EDITABLE if k != "social_work_major"}
         values["social_work_major"] = data.get("social_work_major") == "on"
         changes = {
@@ -78,13 +81,18 @@ class WorkPages(Controller):
         try:
             update = PractitionerUpdate(**{k: (v if v != "" else None) for k, v in changes.items()})
         except ValidationError as exc:
-            return _edit_page(actor, practitioner_id, name, values, _pydantic_errors(exc), "请更正标出的内容。")
+            return _edit_page(
+                actor, practitioner_id, name, values, _pydantic_errors(exc), "请更正标出的内容。", version
+            )
         try:
-            await practitioners.update_practitioner(db_session, actor, practitioner_id, update)
+            await practitioners.update_practitioner(db_session, actor, practitioner_id, update, if_match=version)
         except RegistryError as exc:
             await db_session.rollback()
             errors = {e.field: e.message for e in exc.errors}
-            return _edit_page(actor, practitioner_id, name, values, errors, exc.message)
+            stale = exc.status_code == 412
+            return _edit_page(
+                actor, practitioner_id, name, values, errors, exc.message, version, status=412 if stale else None
+            )
         return back(f"/practitioners/{practitioner_id}", message="已保存。")
 
     @get("/practitioners/new", media_type=MediaType.HTML)
@@ -268,7 +276,15 @@ def _new_page(actor: Actor, values: dict[str, Any], errors: dict[str, str], prob
 
 
 def _edit_page(
-    actor: Actor, person_id: int, name: str, values: dict[str, Any], errors: dict[str, str], problem: str | None
+    actor: Actor,
+    person_id: int,
+    name: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    problem: str | None,
+    version: str | None,
+    *,
+    status: int | None = None,
 ) -> Template:
     return Template(
         template_name="work/practitioner_edit.html",
@@ -280,8 +296,10 @@ def _edit_page(
             "errors": errors,
             "problem": problem,
             "csrf": actor.session_csrf,
+            # The record's version when the form was read: a save over someone else's is refused.
+            "version": version or "",
         },
-        status_code=422 if errors or problem else 200,
+        status_code=status or (422 if errors or problem else 200),
     )
 
 
