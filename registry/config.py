@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     # Public register (/register): lookups a client may make a minute (per server process).
     register_lookups_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # Uploaded import files are deleted this many days after their job ended (the job's record,
+    # problems and counts stay; committing a check that old asks for the file again).
+    import_retention_days: float = 7
 
     @property
     def base_url(self) -> str:

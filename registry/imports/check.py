@@ -125,7 +125,7 @@ class Parsed:
 
 def parse(data: FileData, today: dt.date) -> Parsed:
     """Read every cell of every row: formats, ranges, labels, check digits (no database)."""
-    out = Parsed(problems=list(data.problems))
+    out = Parsed(problems=v.CappedProblems(data.problems))
     for sheet in data.sheets:
         reader = _READERS[sheet.kind.key]
         for number, cells in sheet.rows:

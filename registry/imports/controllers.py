@@ -5,14 +5,16 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, MultipartBody
+from litestar.params import FromPath, MultipartBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor
 from registry.config import Settings
+from registry.errors import InvalidInput
 from registry.imports import service
 from registry.imports.schemas import ImportRead
 from registry.imports.template import template_xlsx
+from registry.imports.values import MAX_STORED_PROBLEMS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -44,6 +46,9 @@ class ImportController(Controller):
         data: MultipartBody[UploadFile],
     ) -> ImportRead:
         settings: Settings = request.app.state.settings
+        if not isinstance(data, UploadFile):
+            # A multipart body without a file part (only text fields) arrives as something else.
+            raise InvalidInput.on_field("file", "file_missing", "请选择要上传的 .xlsx 或 .csv 文件。")
         content = await data.read()
         job = await service.create_import(db_session, actor, settings, data.filename or "", content)
         await db_session.commit()  # queued for the worker, which is woken at once
@@ -52,9 +57,15 @@ class ImportController(Controller):
 
     @get("/{import_id:int}", summary="导入进度、问题清单和将要（或已经）写入的数量")
     async def get_import(
-        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], import_id: FromPath[int]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        import_id: FromPath[int],
+        problems_offset: int = Parameter(default=0, ge=0, le=MAX_STORED_PROBLEMS),
+        problems_limit: int = Parameter(default=service.PROBLEMS_PAGE, ge=1, le=500),
     ) -> ImportRead:
-        return service.import_read(await service.get_import(db_session, actor, import_id))
+        job = await service.get_import(db_session, actor, import_id)
+        return service.import_read(job, problems_offset=problems_offset, problems_limit=problems_limit)
 
     @post("/{import_id:int}/commit", status_code=202, summary="提交检查无误的导入（全部写入或全部不写入）")
     async def commit(

@@ -28,8 +28,12 @@ class ImportRead(BaseModel):
     progress: float = 0.0
     total_rows: int
     processed_rows: int
+    # Every problem found; at most 1,000 are kept (``problems_stored``) and one page of them is
+    # in ``problems``, from ``problems_offset`` (ask for others with ?problems_offset=).
     problem_count: int
     problems: list[ImportProblem] = []
+    problems_stored: int = 0
+    problems_offset: int = 0
     # rows, sheets, counts per kind (created, updated, unchanged) and a few sample rows
     summary: dict[str, Any] | None
     error: str | None

@@ -26,10 +26,11 @@ from registry import clock
 from registry.accounts.actor import Actor, Forbidden
 from registry.config import Settings
 from registry.db import is_connection_error
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.imports.check import Checker, Lookups, Parsed, Plan, parse
 from registry.imports.schemas import ImportRead
 from registry.imports.sheets import FileData, dump_rows, load_rows, read_file
+from registry.imports.values import problem_total
 from registry.imports.write import driver_of, write_plan
 from registry.models import ImportJob
 
@@ -166,8 +167,20 @@ def progress_of(job: ImportJob) -> float:
     return round((index + part) / len(stages), 4)
 
 
-def import_read(job: ImportJob) -> ImportRead:
-    read = ImportRead.model_validate(job)
+PROBLEMS_PAGE = 100
+
+
+def import_read(job: ImportJob, *, problems_offset: int = 0, problems_limit: int = PROBLEMS_PAGE) -> ImportRead:
+    """The job with one page of its stored problems (a poll stays small however bad the file)."""
+    stored = job.problems or []
+    read = ImportRead.model_validate(
+        {
+            **{k: getattr(job, k) for k in ImportRead.model_fields if hasattr(job, k) and k != "problems"},
+            "problems": stored[problems_offset : problems_offset + problems_limit],
+        }
+    )
+    read.problems_stored = len(stored)
+    read.problems_offset = problems_offset
     read.progress = progress_of(job)
     read.committed = job.phase == "commit" and job.status == "done"
     read.can_commit = job.phase == "check" and job.status == "done" and job.problem_count == 0
@@ -449,15 +462,21 @@ async def run_import(
             raise  # left running: queued again once its heartbeat is stale (registry.jobs)
         log.exception("import %s failed", job_id)
         job.status = "failed"
-        job.error = (getattr(exc, "message", None) or str(exc))[:2000] or type(exc).__name__
+        # Our own errors speak Chinese; a parser's or the database's English stays in the log.
+        job.error = (
+            exc.message[:2000]
+            if isinstance(exc, RegistryError)
+            else f"处理文件时出错（{type(exc).__name__}），未写入任何数据。请确认文件完好、格式与模板一致后重新上传；如仍出错请联系系统管理员。"
+        )
     job.finished_at = clock.now()
     await reporter.save()
     return job
 
 
 def _store(job: ImportJob, plan: Plan, data: FileData) -> None:
-    job.problems = plan.problems
-    job.problem_count = len(plan.problems)
+    # At most MAX_STORED_PROBLEMS kept; the count is of all of them.
+    job.problems = list(plan.problems)
+    job.problem_count = problem_total(plan.problems)
     job.summary = plan.summary(data)
 
 
@@ -479,7 +498,9 @@ async def _commit(
                 await session.rollback()
                 _store(job, plan, data)
                 job.status = "failed"
-                job.error = f"提交前复查发现 {len(plan.problems)} 处问题（库中数据在检查后有变化），未写入任何数据。"
+                job.error = (
+                    f"提交前复查发现 {problem_total(plan.problems)} 处问题（库中数据在检查后有变化），未写入任何数据。"
+                )
                 return
             await reporter.stage("writing")
             job.total_rows = max(1, sum(len(w) for w in plan.writes.values()))
@@ -493,6 +514,29 @@ async def _commit(
     job.processed_rows = data.row_count
     job.committed_at = clock.now()
     _store(job, plan, data)
+
+
+async def delete_expired_files(
+    session_maker: async_sessionmaker[AsyncSession], settings: Settings, *, now: dt.datetime | None = None
+) -> int:
+    """Deletes the uploaded files of jobs that ended more than the retention period ago."""
+    cutoff = (now or clock.now()) - dt.timedelta(days=settings.import_retention_days)
+    async with session_maker() as session:
+        names = (
+            await session.scalars(
+                select(ImportJob.stored_name).where(
+                    ImportJob.status.in_(("done", "failed")), ImportJob.finished_at < cutoff
+                )
+            )
+        ).all()
+    folder = import_dir(settings)
+    deleted = 0
+    for name in names:
+        path = folder / name
+        if name and path.exists():
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
 
 
 def summary_lines(job: ImportJob) -> list[str]:

@@ -132,6 +132,32 @@ def _normalized(text: str) -> str:
     return normalize_heading(text)
 
 
+# A hostile file can have a problem in every cell: the first ones are kept (sorted, paged on
+# the page and in the API), the rest only counted. 600,000 bad rows had stored 500,001 problems,
+# taken 1.6 GB and answered every poll with 93 MB of JSON.
+MAX_STORED_PROBLEMS = 1000
+
+
+class CappedProblems(list[dict[str, Any]]):
+    """A list that keeps the first ``MAX_STORED_PROBLEMS`` items appended and counts them all."""
+
+    def __init__(self, initial: list[dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.total = 0
+        for item in initial or []:
+            self.append(item)
+        self.total = max(self.total, getattr(initial, "total", 0))
+
+    def append(self, item: dict[str, Any]) -> None:
+        self.total += 1
+        if len(self) < MAX_STORED_PROBLEMS:
+            super().append(item)
+
+
+def problem_total(problems: list[dict[str, Any]]) -> int:
+    return int(getattr(problems, "total", len(problems)))
+
+
 class Row:
     """One data row of a sheet, with helpers that record a problem and return None."""
 

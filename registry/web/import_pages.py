@@ -11,7 +11,7 @@ from litestar import Controller, MediaType, Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from registry.accounts.actor import Actor
 from registry.errors import RegistryError
 from registry.imports import service
 from registry.imports.sheets import KIND_LABELS
+from registry.imports.values import MAX_STORED_PROBLEMS
 from registry.web.work_pages import Message, Problem, back
 
 
@@ -65,8 +66,10 @@ class ImportPages(Controller):
         import_id: FromPath[int],
         message: Message = None,
         problem: Problem = None,
+        page: int = Parameter(default=1, ge=1, le=MAX_STORED_PROBLEMS // service.PROBLEMS_PAGE),
     ) -> Template:
-        job = service.import_read(await service.get_import(db_session, actor, import_id))
+        offset = (page - 1) * service.PROBLEMS_PAGE
+        job = service.import_read(await service.get_import(db_session, actor, import_id), problems_offset=offset)
         return Template(
             template_name="work/import.html",
             context={
@@ -76,6 +79,8 @@ class ImportPages(Controller):
                 "csrf": actor.session_csrf,
                 "message": message,
                 "problem": problem,
+                "page": page,
+                "pages": max(1, -(-job.problems_stored // service.PROBLEMS_PAGE)),
             },
         )
 
