@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.bounds import Day
 from registry.schemas import OrgType
 
 
@@ -13,8 +14,8 @@ class OrganizationCreate(BaseModel):
     region_code: str = Field(min_length=6, max_length=6)
     credit_code: str | None = Field(default=None, max_length=30)
     # 成立（登记）日期 and 注销日期: figures as of a day count the organizations that existed then.
-    founded_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
-    closed_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    founded_on: Day | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    closed_on: Day | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
 
 
 class OrganizationUpdate(BaseModel):
@@ -22,8 +23,8 @@ class OrganizationUpdate(BaseModel):
     org_type: OrgType | None = None
     region_code: str | None = Field(default=None, min_length=6, max_length=6)
     credit_code: str | None = Field(default=None, max_length=30)
-    founded_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
-    closed_on: date | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    founded_on: Day | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
+    closed_on: Day | None = Field(default=None, ge=date(1949, 10, 1), le=date(2100, 12, 31))
 
 
 class OrganizationRead(BaseModel):
