@@ -52,6 +52,11 @@ def text_problem(field: str, value: str) -> FieldError | None:
     return FieldError(field, "control_character", f"{_label(field)}{TEXT_MESSAGE}。")
 
 
+def without_controls(value: str) -> str:
+    """For names the service keeps but nobody typed into a form (an uploaded file's name)."""
+    return _CONTROL.sub("", value)
+
+
 def int_problem(field: str, value: int) -> FieldError | None:
     if INT_MIN <= value <= INT_MAX:
         return None

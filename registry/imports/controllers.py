@@ -43,14 +43,16 @@ class ImportController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
-        data: MultipartBody[UploadFile],
+        data: MultipartBody[dict[str, Any]],
     ) -> ImportRead:
         settings: Settings = request.app.state.settings
-        if not isinstance(data, UploadFile):
-            # A multipart body without a file part (only text fields) arrives as something else.
-            raise InvalidInput.on_field("file", "file_missing", "请选择要上传的 .xlsx 或 .csv 文件。")
-        content = await data.read()
-        job = await service.create_import(db_session, actor, settings, data.filename or "", content)
+        # Read as a form, not as MultipartBody[UploadFile]: Litestar answers a multipart body
+        # without any file part with a 500 (StopIteration inside its extractor).
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput.on_field("file", "file_missing", "请选择要上传的 .xlsx 或 .csv 文件（表单字段 file）。")
+        content = await upload.read()
+        job = await service.create_import(db_session, actor, settings, upload.filename or "", content)
         await db_session.commit()  # queued for the worker, which is woken at once
         request.app.state.import_worker.poke()
         return service.import_read(job)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry import clock
+from registry import bounds, clock
 from registry.accounts.actor import Actor, Forbidden
 from registry.config import Settings
 from registry.db import is_connection_error
@@ -80,7 +80,7 @@ async def create_import(
     fmt = file_format(file_name, data)
     digest = hashlib.sha256(data).hexdigest()
     job = ImportJob(
-        file_name=(Path(file_name).name or f"import.{fmt}")[:200],
+        file_name=(bounds.without_controls(Path(file_name).name) or f"import.{fmt}")[:200],
         stored_name="",
         file_format=fmt,
         file_size=len(data),
