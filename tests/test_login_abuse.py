@@ -5,7 +5,6 @@ API tokens after a password change."""
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from collections.abc import AsyncIterator
 
@@ -96,8 +95,9 @@ async def test_unknown_and_real_usernames_get_the_same_answers_at_the_same_speed
     unknown, unknown_times = await sequence("nobody-here")
     assert real == unknown  # 401 ×6, then the same back-off answer
     assert [a[0] for a in real] == [401] * 6 + [429] * 2
-    # Checked failures (the first six) take as long for a name that does not exist.
-    ratio = statistics.median(unknown_times[:6]) / statistics.median(real_times[:6])
+    # Checked failures (the first six) take as long for a name that does not exist: compared by
+    # the fastest of each, the least disturbed by other work on a shared machine.
+    ratio = min(unknown_times[:6]) / min(real_times[:6])
     assert 0.5 < ratio < 2.0, (real_times, unknown_times)
 
 
