@@ -2,7 +2,7 @@
 account) instead of locking accounts (a stranger could lock anyone, and only real accounts locked)
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-02 14:30:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
