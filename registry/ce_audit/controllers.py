@@ -22,7 +22,7 @@ from registry.ce_audit.service import (
     SampleReport,
     SampleSummary,
 )
-from registry.errors import RegistryError
+from registry.errors import InvalidInput, RegistryError
 
 Id = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 UPLOAD_LIMIT = service.MAX_EVIDENCE_BYTES + 1024 * 1024
@@ -77,10 +77,17 @@ class CeAuditController(Controller):
         actor: NamedDependency[Actor],
         sample_id: Id,
         record_id: Id,
-        data: MultipartBody[UploadFile],
+        data: MultipartBody[dict[str, Any]],
     ) -> AuditedRecord:
-        content = await data.read()
-        return await service.add_evidence(db_session, actor, sample_id, record_id, data.filename or "", content)
+        # Read as a form, as the import upload is: Litestar answers a multipart body without any
+        # file part with a 500 when the handler asks for MultipartBody[UploadFile].
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput.on_field(
+                "file", "file_missing", "请选择要上传的证明材料（PDF、JPEG 或 PNG，表单字段 file）。"
+            )
+        content = await upload.read()
+        return await service.add_evidence(db_session, actor, sample_id, record_id, upload.filename or "", content)
 
 
 class CeAuditPages(Controller):

@@ -34,6 +34,8 @@ class ImportWorker(QueueWorker):
         return await delete_expired_files(self.session_maker, self.settings)
 
     async def prepare(self) -> None:
+        # Requeue what an outage cut off first (the base class), then sweep old uploads.
+        await super().prepare()
         await self.sweep()
 
     async def requeue(self, stale: dt.timedelta) -> int:
