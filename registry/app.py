@@ -42,6 +42,7 @@ from registry.rules.controllers import PolicyController
 from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
 from registry.schemas import LABELS
+from registry.selfservice.controllers import MeController, MePages
 from registry.web.ce_pages import CePages
 from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.guard import InputGuardMiddleware
@@ -129,6 +130,7 @@ def create_app(
             EmploymentController,
             CertificationController,
             AccountController,
+            MeController,
             AuditController,
             PolicyController,
             EducationController,
@@ -144,6 +146,7 @@ def create_app(
             CeAuditController,
             CeAuditPages,
             LoginPages,
+            MePages,
             Pages,
             WorkPages,
             CePages,

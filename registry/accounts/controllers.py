@@ -1,4 +1,6 @@
-"""Login, logout, "me", users and grants (admins), API tokens: the API and the login page."""
+"""Login, logout, users and grants (admins), API tokens: the API and the login page.
+
+One's own account and record (``/me``, ``/api/me``) are self-service: ``registry.selfservice``."""
 
 from __future__ import annotations
 
@@ -13,9 +15,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParam
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
 from registry.accounts import service
-from registry.accounts.actor import ROLE_LABELS, Actor
+from registry.accounts.actor import Actor
 from registry.accounts.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -30,7 +31,6 @@ from registry.accounts.schemas import (
     GrantRead,
     LoginRequest,
     MeRead,
-    PasswordChange,
     TokenCreate,
     TokenCreated,
     TokenRead,
@@ -38,13 +38,7 @@ from registry.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from registry.ce_audit.service import samples_for_person
-from registry.certificates.service import CertContext
 from registry.config import Settings
-from registry.practitioners.schemas import PractitionerDetail
-from registry.practitioners.service import practitioner_detail
-from registry.rules.facts import practitioner_decisions
-from registry.rules.schemas import DecisionsRead
 from registry.schemas import Page
 from registry.web.errors import problem
 
@@ -60,13 +54,6 @@ def _session_cookie(request: Request[Any, Any, Any], value: str, *, max_age: int
         secure=settings.secure_cookies,
         max_age=max_age,
     )
-
-
-class MeResponse(MeRead):
-    # The practitioner's own record when the user holds the practitioner role, and what the
-    # rules say about it today.
-    practitioner: PractitionerDetail | None = None
-    decisions: DecisionsRead | None = None
 
 
 class AccountController(Controller):
@@ -119,23 +106,6 @@ class AccountController(Controller):
         if cookie:
             await service.end_session(db_session, actor, cookie)
         return Response(None, status_code=204, cookies=[_session_cookie(request, "", max_age=0)])
-
-    @get("/me", summary="我的账户与档案")
-    async def me(self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> MeResponse:
-        user = await service.get_user(db_session, actor, actor.user_id or 0)
-        own = actor.own_practitioner_id
-        return MeResponse(
-            user=await service.user_read(db_session, user),
-            csrf_token=actor.session_csrf,
-            practitioner=await practitioner_detail(db_session, actor, own) if own else None,
-            decisions=await practitioner_decisions(db_session, actor, own, clock.today()) if own else None,
-        )
-
-    @post("/me/password", status_code=204, summary="修改本人密码")
-    async def change_password(
-        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[PasswordChange]
-    ) -> None:
-        await service.change_own_password(db_session, actor, data)
 
     # --- tokens ---
 
@@ -327,31 +297,3 @@ class LoginPages(Controller):
         if cookie:
             await service.end_session(db_session, actor, cookie)
         return Redirect(path="/login", status_code=303, cookies=[_session_cookie(request, "", max_age=0)])
-
-    @get("/me", media_type=MediaType.HTML)
-    async def me_page(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        actor: NamedDependency[Actor],
-        certificates: NamedDependency[CertContext],
-        message: Annotated[str | None, QueryParameter(name="message", max_length=300)] = None,
-        problem: Annotated[str | None, QueryParameter(name="problem", max_length=2000)] = None,
-    ) -> Template:
-        """The account; for a practitioner, their own record with the same parts as staff see."""
-        from registry.web.pages import record_context
-
-        user = await service.get_user(db_session, actor, actor.user_id or 0)
-        own = actor.own_practitioner_id
-        context: dict[str, Any] = {
-            "actor": actor,
-            "user": await service.user_read(db_session, user),
-            "role_labels": ROLE_LABELS,
-            "csrf": actor.session_csrf,
-            "message": message,
-            "problem": problem,
-            "person": None,
-        }
-        if own:
-            context |= await record_context(db_session, actor, certificates, own)
-            context["ce_audits"] = await samples_for_person(db_session, own)
-        return Template(template_name="accounts/me.html", context=context)
