@@ -279,7 +279,7 @@ async def _read(path: Path, job: ImportJob, reporter: _Reporter) -> FileData:
             await reporter.save(force=False)
     data = task.result()
     if job.phase == "check":
-        await asyncio.to_thread(_rows_path(path).write_bytes, dump_rows(data, job.sha256))
+        await asyncio.to_thread(lambda: _rows_path(path).write_bytes(dump_rows(data, job.sha256)))
     job.total_rows = data.row_count
     job.processed_rows = job.total_rows
     await reporter.save()

@@ -532,49 +532,145 @@ def _read_rows(
     out.sheets.append(sheet)
 
 
+# python-calamine (Rust) reads a sheet about ten times faster than openpyxl, but it builds the
+# sheet's whole rectangle in memory at 32 bytes a cell, from the first used cell to the last: one
+# cell at XFD1048576 in a 6 KB file asks for 32 GB and aborts the process. So the sheets' XML is
+# scanned first (every cell reference, C-speed regular expressions over the stream), and a file
+# whose used area is larger than this, or whose cells do not all say where they are, is read
+# with openpyxl's streaming reader instead (the same values, slower, in bounded memory). So is a
+# file with an error cell, which calamine reads as empty (a blank optional cell keeps what is
+# stored, where the text "#N/A" is a problem).
+MAX_FAST_CELLS = 2_000_000
+# ... and the strings it holds are bounded by the file's unpacked size (the rest of a 256 MB file
+# goes to openpyxl): with the rectangle at most about 200 MB beside the rows the check keeps.
+MAX_FAST_UNPACKED_BYTES = 64 * 2**20
+_CELL = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?c(?=[\s/>])(?:[^>]*?\sr="([A-Z]{1,3})([0-9]{1,7})")?')
+_SCAN_CHUNK = 4 * 2**20
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def used_area(archive: Any) -> int | None:
+    """The largest rectangle (rows × columns, from A1) any worksheet of ``archive`` uses, or None
+    when the fast reader must not take the file: a cell without a reference (its place then
+    depends on its neighbours) or an error cell."""
+    largest = 0
+    # Every part, not only xl/worksheets/: the workbook's relationships may put a sheet anywhere.
+    for info in archive.infolist():
+        if info.filename.endswith(".rels") or info.is_dir():
+            continue
+        rows = columns = 0
+        with archive.open(info) as stream:
+            tail = b""
+            while True:
+                chunk = stream.read(_SCAN_CHUNK)
+                text = tail + chunk
+                if chunk:
+                    # A tag cut at the end of this chunk is read with the next one.
+                    cut = text.rfind(b"<")
+                    text, tail = (text[:cut], text[cut:]) if cut >= 0 else (text, b"")
+                    if len(tail) > 65536:  # no cell's tag is that long
+                        return None
+                if b't="e"' in text or b"t='e'" in text:
+                    return None  # calamine reads an error cell (#N/A, #REF!) as empty; openpyxl as its text
+                found = _CELL.findall(text)
+                if found:
+                    letters = {cell[0] for cell in found}
+                    if b"" in letters:
+                        return None
+                    rows = max(rows, *map(int, (cell[1] for cell in found)))
+                    columns = max(columns, *map(_column_number, letters))
+                if not chunk:
+                    break
+        largest = max(largest, rows * columns)
+    return largest
+
+
+def _fast_rows(sheet: Any) -> Any:
+    """A calamine sheet's rows as openpyxl gives them: from column A, None for an empty cell."""
+    start = sheet.start
+    if start is None:  # an empty sheet (calamine's row iterator needs a first cell)
+        return
+    pad = [None] * start[1]
+    for cells in sheet.iter_rows():
+        yield [*pad, *(None if c == "" else c for c in cells)]
+
+
 def read_xlsx(path: Path, tick: Callable[[int], None] | None = None) -> FileData:
+    import zipfile
+
+    from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
+
+    out = FileData()
+    try:
+        # A small file can unpack into gigabytes: refuse before any reader opens it.
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+            # Both readers hold the whole shared-string table in memory, so it has a bound of its own.
+            strings = sum(info.file_size for info in archive.infolist() if info.filename.endswith("sharedStrings.xml"))
+            if strings > MAX_SHARED_STRINGS_BYTES:
+                out.problems.append(
+                    problem(
+                        "",
+                        0,
+                        "",
+                        "file_too_large",
+                        f"该 Excel 文件中的文字内容解压后超过 {MAX_SHARED_STRINGS_BYTES // 2**20} MB，请分成几个文件导入。",
+                    )
+                )
+                return out
+            if unpacked > MAX_UNPACKED_BYTES:
+                out.problems.append(
+                    problem(
+                        "",
+                        0,
+                        "",
+                        "file_too_large",
+                        f"该 Excel 文件解压后超过 {MAX_UNPACKED_BYTES // 2**20} MB，请分成几个文件导入。",
+                    )
+                )
+                return out
+            area = used_area(archive) if unpacked <= MAX_FAST_UNPACKED_BYTES else None
+        if area is None or area > MAX_FAST_CELLS:
+            return _read_xlsx_streaming(path, out, tick)
+        book = CalamineWorkbook.from_path(str(path))
+        sheets = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+        for name in sheets:
+            title = str(name).strip()
+            if normalize_heading(title) == NOTES_SHEET:
+                continue
+            sheet = book.get_sheet_by_name(name)
+            _read_rows(out, title, _fast_rows(sheet), _SHEETS.get(normalize_heading(title)), tick)
+            del sheet
+        book.close()
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError, CalamineError) as exc:
+        return _unreadable(exc)
+    return out
+
+
+def _unreadable(exc: Exception) -> FileData:
+    out = FileData()
+    out.problems.append(
+        problem("", 0, "", "file_unreadable", f"无法读取该 Excel 文件（{type(exc).__name__}），请另存为 .xlsx 后重试。")
+    )
+    return out
+
+
+def _read_xlsx_streaming(path: Path, out: FileData, tick: Callable[[int], None] | None) -> FileData:
+    """openpyxl's row-by-row reader, for the files the fast reader must not take whole."""
     import zipfile
 
     from openpyxl import load_workbook
 
-    out = FileData()
     try:
-        # A small file can unpack into gigabytes: refuse before openpyxl reads it.
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-            # openpyxl holds the whole shared-string table in memory even when reading rows one
-            # by one, so it has a bound of its own.
-            strings = sum(info.file_size for info in archive.infolist() if info.filename.endswith("sharedStrings.xml"))
-        if strings > MAX_SHARED_STRINGS_BYTES:
-            out.problems.append(
-                problem(
-                    "",
-                    0,
-                    "",
-                    "file_too_large",
-                    f"该 Excel 文件中的文字内容解压后超过 {MAX_SHARED_STRINGS_BYTES // 2**20} MB，请分成几个文件导入。",
-                )
-            )
-            return out
-        if unpacked > MAX_UNPACKED_BYTES:
-            out.problems.append(
-                problem(
-                    "",
-                    0,
-                    "",
-                    "file_too_large",
-                    f"该 Excel 文件解压后超过 {MAX_UNPACKED_BYTES // 2**20} MB，请分成几个文件导入。",
-                )
-            )
-            return out
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        out.problems.append(
-            problem(
-                "", 0, "", "file_unreadable", f"无法读取该 Excel 文件（{type(exc).__name__}），请另存为 .xlsx 后重试。"
-            )
-        )
-        return out
+        return _unreadable(exc)
     try:
         for ws in book.worksheets:
             title = str(ws.title).strip()
