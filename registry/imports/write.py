@@ -8,6 +8,7 @@ Everything runs in the caller's transaction: the commit of an import is all or n
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -34,6 +35,12 @@ Tick = Callable[[int], Awaitable[None]]
 def _tokens(name: str) -> tuple[str, ...]:
     # Pinyin for the search tokens is the dearest step per row (about 45 µs); names repeat.
     return tuple(name_tokens(name))
+
+
+def _add_tokens(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        if r["action"] != "bank":  # a row that brings only the bank account
+            r["name_tokens"] = list(_tokens(r["name"]))
 
 
 async def driver_of(session: AsyncSession) -> Any:
@@ -166,9 +173,8 @@ async def write_plan(
             " ON COMMIT DROP"
         )
         if kind == "practitioners":
-            for r in rows:
-                if r["action"] != "bank":  # a row that brings only the bank account
-                    r["name_tokens"] = list(_tokens(r["name"]))
+            # Pinyin for 100,000 names takes seconds: off the event loop, so the server answers meanwhile.
+            await asyncio.to_thread(_add_tokens, rows)
         for r in rows:
             for key in ("organization_id", "a_org"):
                 if isinstance(r.get(key), int) and r[key] < 0:
