@@ -29,6 +29,7 @@ from tests.accounts import PASSWORD, make_user
 from tests.conftest import TestDatabases
 from tests.scene import LOADER, id_number
 from tests.test_browser import serve
+from tests.test_crawl import _axe
 
 JIANGAN = "420102"
 HOLDER = "司马霁"
@@ -107,6 +108,8 @@ async def _seed(url: str) -> int:
                 )
             await make_user(session, "d-clerk", {"role": "civil_affairs", "region_code": JIANGAN})
             await make_user(session, "d-holder", {"role": "practitioner", "practitioner_id": p.id})
+            await make_user(session, "d-city", {"role": "civil_affairs", "region_code": "420100"})
+            await make_user(session, "d-admin", {"role": "admin"})
         return int(p.id)
     finally:
         await engine.dispose()
@@ -213,3 +216,85 @@ def test_allowance_chart_bars_are_in_proportion_to_the_amounts(
     assert abs(high["drawn"] / low["drawn"] - 3) < 0.02, drawn
     assert drawn["height"] <= 400  # the card keeps its size at every width
     assert drawn["width"] <= viewport["width"]
+
+
+def _levels(page: Page) -> list[tuple[str, str]]:
+    """The level-by-level choosers: each one's label and chosen name."""
+    drawn = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#q-region-levels select')).map(s =>
+            [document.querySelector('label[for=' + s.id + ']').textContent, s.selectedOptions[0].textContent])"""
+    )
+    return [(label, name) for label, name in drawn]
+
+
+def test_region_chooser_cascades_finds_pinyin_by_keyboard_and_keeps_the_code_in_the_url(
+    live: Live, browser: Browser
+) -> None:
+    page = browser.new_context(viewport=PHONE, is_mobile=True, bypass_csp=True).new_page()
+    _login(page, live, "d-admin")
+    page.goto(f"{live.base}/practitioners")
+    # Level by level: province, then its cities, then the city's counties.
+    page.select_option("#q-region-level-0", label="湖北省")
+    page.select_option("#q-region-level-1", label="武汉市")
+    page.select_option("#q-region-level-2", label="江岸区")
+    assert _levels(page) == [
+        ("省（自治区、直辖市）", "湖北省"),
+        ("市（地区、州）", "武汉市"),
+        ("区县", "江岸区"),
+    ]
+    assert page.input_value("#q-region") == "湖北省武汉市江岸区"
+    assert page.locator("input[type=hidden][name=region]").input_value() == JIANGAN
+    # Typed: whole pinyin, then initials, chosen with the arrow keys and Enter, no mouse.
+    for typed, expected in (("jiangan", "湖北省武汉市江岸区"), ("hubei", "湖北省"), ("jaq", "湖北省武汉市江岸区")):
+        page.fill("#q-region", "")
+        page.locator("#q-region").press_sequentially(typed)
+        expect(page.locator("#q-region-list [role=option]").first).to_be_visible()
+        options = page.locator("#q-region-list [role=option]").all_inner_texts()
+        assert expected in options, (typed, options)
+        page.keyboard.press("ArrowDown")
+        for _ in range(options.index(expected)):
+            page.keyboard.press("ArrowDown")
+        active = page.get_attribute("#q-region", "aria-activedescendant")
+        assert active and page.locator(f"#{active}").inner_text() == expected
+        page.keyboard.press("Enter")
+        assert page.input_value("#q-region") == expected
+        assert page.get_attribute("#q-region", "aria-expanded") == "false"
+    assert _levels(page)[-1] == ("区县", "江岸区")
+    # In Chinese, part of a name.
+    page.fill("#q-region", "")
+    page.locator("#q-region").press_sequentially("江岸")
+    expect(page.locator("#q-region-list [role=option]").first).to_have_text("湖北省武汉市江岸区")
+    page.keyboard.press("Enter")
+    # The search sends the code: the URL is bookmarkable and opens with the choice shown again.
+    page.fill("#q-name", "司马")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_url(lambda url: f"region={JIANGAN}" in url and "name=" in url)
+    expect(page.locator("#results")).to_contain_text(HOLDER)
+    page.goto(page.url)
+    assert page.input_value("#q-region") == "湖北省武汉市江岸区"
+    assert [name for _, name in _levels(page)] == ["湖北省", "武汉市", "江岸区"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.locator("#q-region").press_sequentially("x")  # the list of matches open, too
+    assert _axe(page) == []
+
+
+def test_region_chooser_offers_only_the_regions_in_scope(live: Live, browser: Browser) -> None:
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    _login(page, live, "d-city")
+    page.goto(f"{live.base}/practitioners")
+    # A city clerk starts at their city; its counties below; nothing of another city or province.
+    assert _levels(page) == [("市（地区、州）", "全部")]
+    cities = page.locator("#q-region-level-0 option").all_inner_texts()
+    assert cities == ["全部", "武汉市"]
+    page.select_option("#q-region-level-0", label="武汉市")
+    counties = page.locator("#q-region-level-1 option").all_inner_texts()
+    assert "江岸区" in counties and "洪山区" in counties and len(counties) > 10
+    page.locator("#q-region").press_sequentially("zhuzhou")  # 株洲 is in Hunan: not offered
+    assert page.locator("#q-region-list [role=option]").count() == 0
+    data = page.evaluate("JSON.parse(document.getElementById('q-region-picker').dataset.regions).map(r => r[0])")
+    assert data and all(code.startswith("4201") for code in data)
+    clerk = browser.new_context(viewport=DESKTOP).new_page()
+    _login(clerk, live, "d-clerk")
+    clerk.goto(f"{live.base}/ce-queue")
+    assert _levels(clerk) == [("区县", "全部")]
+    assert clerk.locator("#q-region-level-0 option").all_inner_texts() == ["全部", "江岸区"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -320,8 +321,10 @@ async def test_regions_and_organizations_are_chosen_by_name_and_codes_stay_in_th
     anonymous: httpx.AsyncClient, town: Town
 ) -> None:
     form = await anonymous.get("/practitioners", headers=town.clerk)
-    # The clerk's county in the list by name with its pinyin initials; post type among the filters.
-    assert '<option value="湖北省武汉市江岸区" label="jaq">' in form.text
+    # The clerk's county in the chooser's data by name with its pinyin (initials and whole), and
+    # nothing outside the clerk's scope; post type among the filters.
+    data = json.loads(html.unescape(form.text.split("data-regions='", 1)[1].split("'", 1)[0]))
+    assert data == [[JIANGAN, "江岸区", "湖北省武汉市江岸区", "420100", 3, "jaq", "jianganqu"]]
     assert 'name="post_type"' in form.text and "江岸区某社区居委会" in form.text
     chosen = await anonymous.get(
         "/practitioners", params={"region": "湖北省武汉市江岸区", "name": "李"}, headers=town.clerk

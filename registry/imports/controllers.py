@@ -13,7 +13,7 @@ from registry.config import Settings
 from registry.errors import InvalidInput
 from registry.imports import service
 from registry.imports.schemas import ImportRead
-from registry.imports.template import template_xlsx
+from registry.imports.template import scope_examples, template_xlsx
 from registry.imports.values import MAX_STORED_PROBLEMS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -24,10 +24,12 @@ class ImportController(Controller):
     tags = ["导入 imports"]
 
     @get("/template.xlsx", summary="下载导入模板（每类一个工作表，含示例行和说明）")
-    async def template(self, actor: NamedDependency[Actor]) -> Response[bytes]:
+    async def template(
+        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+    ) -> Response[bytes]:
         service.require_importer(actor)
         return Response(
-            template_xlsx(),
+            template_xlsx(await scope_examples(db_session, actor)),
             media_type=XLSX,
             headers={"Content-Disposition": "attachment; filename*=UTF-8''%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"},
         )

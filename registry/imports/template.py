@@ -1,11 +1,25 @@
 """The import template: one sheet per kind with its headings and an example row, and a notes
-sheet explaining each column. Written with xlsxwriter; ID-number and code columns are text."""
+sheet explaining each column. Written with xlsxwriter; ID-number and code columns are text.
+
+The example rows are made for the user who downloads the template: they name a region and an
+existing organisation of that user's scope, so that the template uploaded as it is passes its
+own dry run (and shows what a filled row looks like in that user's own terms)."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.accounts.actor import Actor, organization_scope
 from registry.imports.sheets import KINDS, NOTES_SHEET
+from registry.models import Organization, Region
+
+# Per sheet (kind key), the example cells that depend on who imports; a sheet mapped to None
+# gets no example row (the user may not import that kind).
+Examples = dict[str, dict[str, Any] | None]
 
 TEXT_COLUMNS = {
     "id_number",
@@ -17,8 +31,54 @@ TEXT_COLUMNS = {
 }
 
 
-def template_xlsx() -> bytes:
+async def scope_examples(session: AsyncSession, actor: Actor) -> Examples:
+    """Example cells in the importer's scope: their region, and an open organisation of theirs
+    whose name is unique in the registry (so the name alone finds it)."""
+    unique_names = select(Organization.name).group_by(Organization.name).having(func.count() == 1)
+    org = (
+        await session.execute(
+            select(Organization.name, Organization.region_code)
+            .where(
+                organization_scope(actor, "write"),
+                Organization.closed_on.is_(None),
+                Organization.name.in_(unique_names),
+            )
+            .order_by(Organization.region_code, Organization.name)
+            .limit(1)
+        )
+    ).first()
+    roots = actor.region_roots("write")
+    region_code = org.region_code if org else (roots[0] if roots else None)
+    region = await session.get(Region, region_code) if region_code else None
+    if region is None or region.level != 3:
+        # A province or city clerk: their first county, which is where people and units are placed.
+        prefix = "" if region is None else region.code[: 2 * region.level]
+        region = await session.scalar(
+            select(Region).where(Region.active, Region.level == 3, Region.code.startswith(prefix)).order_by(Region.code)
+        )
+    if region is None:
+        return {}
+    province = await session.get(Region, region.code[:2] + "0000")
+    authority = f"{province.name}民政厅" if province else "省级民政部门"
+    new_org = f"{region.name}社工服务中心"
+    # Clerks may register units; the organisation's HR may not (the 单位 sheet stays empty).
+    may_register_units = roots is None or bool(roots)
+    org_name = org.name if org else new_org
+    return {
+        "organizations": {"name": new_org, "region_code": region.code} if may_register_units else None,
+        "practitioners": {"household_region_code": region.code},
+        "employment": {"org_name": org_name},
+        "certifications": {},
+        "registrations": {"authority": authority},
+        "ce": {"provider": f"{region.name}社会工作协会"},
+        "salaries": {"org_name": org_name},
+    }
+
+
+def template_xlsx(examples: Examples | None = None) -> bytes:
     import xlsxwriter
+
+    examples = examples or {}
 
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True})
@@ -30,13 +90,15 @@ def template_xlsx() -> bytes:
     text_body = book.add_format({"num_format": "@"})
     for kind in KINDS:
         sheet = book.add_worksheet(kind.sheet)
+        with_example = kind.key not in examples or examples[kind.key] is not None
+        own = examples.get(kind.key) or {}
         for index, column in enumerate(kind.columns):
             sheet.write_string(0, index, column.heading, required if column.required else optional)
             cell_format = as_text if column.key in TEXT_COLUMNS else example
-            value = column.example
-            if isinstance(value, int):
+            value = own.get(column.key, column.example)
+            if with_example and isinstance(value, int):
                 sheet.write_number(1, index, value, example)
-            else:
+            elif with_example:
                 sheet.write_string(1, index, str(value or ""), cell_format)
             # Whole column as text, so that Excel keeps all 18 digits of an ID number.
             sheet.set_column(

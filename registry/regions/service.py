@@ -70,19 +70,31 @@ async def require_region(session: AsyncSession, code: str | None, field: str) ->
 
 
 @functools.lru_cache(maxsize=8192)
-def _initials(name: str) -> str:
-    return "".join(p[0][:1] for p in pinyin(name, style=Style.FIRST_LETTER, errors="ignore"))
+def _pinyin(name: str) -> tuple[str, str]:
+    """The name's pinyin initials and its whole pinyin without tones or spaces (江岸区: jaq,
+    jianganqu), for a chooser typed into in pinyin."""
+    syllables = [p[0] for p in pinyin(name, style=Style.NORMAL, errors="ignore")]
+    return "".join(s[:1] for s in syllables), "".join(syllables)
 
 
-async def region_options(session: AsyncSession, roots: list[str] | None) -> list[tuple[str, str, str]]:
-    """Regions within ``roots`` (every region when None) as (code, full name, pinyin initials
-    of the name), for a chooser typed into in Chinese or pinyin."""
-    stmt = select(Region.code, Region.full_name, Region.name).where(Region.active).order_by(Region.code)
+async def region_options(
+    session: AsyncSession, roots: list[str] | None
+) -> list[tuple[str, str, str, str, int, str, str]]:
+    """Regions within ``roots`` (every region when None) for the province → city → county
+    chooser: (code, name, full name, parent code, level, pinyin initials, whole pinyin)."""
+    stmt = (
+        select(Region.code, Region.name, Region.full_name, Region.parent_code, Region.level)
+        .where(Region.active)
+        .order_by(Region.code)
+    )
     if roots is not None:
         bounds = [subtree_bounds(r) for r in roots]
         stmt = stmt.where(or_(false(), *(Region.code.between(lo, hi) for lo, hi in bounds)))
     rows = (await session.execute(stmt)).all()
-    return [(str(code), str(full), _initials(str(short))) for code, full, short in rows]
+    return [
+        (str(code), str(name), str(full), str(parent or ""), int(level), *_pinyin(str(name)))
+        for code, name, full, parent, level in rows
+    ]
 
 
 async def resolve_region(session: AsyncSession, typed: str) -> str | None:
