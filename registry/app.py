@@ -38,6 +38,7 @@ from registry.register.controllers import RegisterController
 from registry.register.throttle import SlidingWindow
 from registry.reminders.controllers import ReminderController, ReminderPages
 from registry.reminders.jobs import ReminderWorker
+from registry.reports.jobs import SummaryWorker
 from registry.rules.controllers import PolicyController
 from registry.rules.plain import plain
 from registry.salaries.controllers import SalaryController
@@ -111,6 +112,8 @@ def create_app(
     importer = ImportWorker(session_maker, settings)
     # Computes each day's reminders (and emails them), likewise.
     reminders = ReminderWorker(session_maker, settings)
+    # Keeps the dashboard's summary per region (the day's full refresh, and after each write).
+    summaries = SummaryWorker(session_maker, settings.job_heartbeat_seconds)
     state: dict[str, Any] = {
         "settings": settings,
         "session_maker": session_maker,
@@ -118,6 +121,7 @@ def create_app(
         "batch_worker": worker,
         "import_worker": importer,
         "reminder_worker": reminders,
+        "summary_worker": summaries,
         "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
     }
     return Litestar(
@@ -176,7 +180,7 @@ def create_app(
             description="Social-work talent registry",
         ),
         state=State(state),
-        on_startup=[worker.start, importer.start, reminders.start],
-        on_shutdown=[worker.stop, importer.stop, reminders.stop, dispose_engine],
+        on_startup=[worker.start, importer.start, reminders.start, summaries.start],
+        on_shutdown=[worker.stop, importer.stop, reminders.stop, summaries.stop, dispose_engine],
         debug=settings.debug,
     )

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.config import Settings
@@ -537,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset.add_argument("action", choices=["generate"])
     dataset.add_argument("--practitioners", type=int, default=2_000_000)
     dataset.add_argument("--seed", type=int, default=20261122)
+    summary = sub.add_parser("summary", help="the dashboard's summary per region: refresh it now")
+    summary.add_argument("action", choices=["refresh"])
     db = sub.add_parser("db", help="embedded database helpers; backup and restore (any server)")
     db.add_argument("action", choices=["start", "stop", "url", "owner-url", "backup", "restore"])
     db.add_argument("file", nargs="?", help="the backup file (backup, restore): pg_dump's custom format")
@@ -577,10 +580,51 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "dataset":
             migrate(urls.owner)
             return dataset_command(urls.owner, args)
+        elif args.command == "summary":
+            migrate(urls.owner)
+            return summary_command(url)
         elif args.command == "regions":
             from registry.regions.service import load_regions
 
             print(f"已载入 {_run_in_session(urls.owner, load_regions)} 个行政区划代码。")
+    return 0
+
+
+def summary_command(url: str) -> int:
+    """A full refresh of the dashboard's summary now, through the worker's own queue (what the
+    server's worker does once a day), as the service's role."""
+    from registry.models import SummaryRefresh
+    from registry.reports.jobs import SummaryWorker
+    from registry.reports.summary import queue_refresh
+
+    async def work() -> tuple[int, list[SummaryRefresh], float]:
+        engine = create_engine(url, pool_size=2)
+        try:
+            maker = create_session_maker(engine)
+            async with maker() as session:
+                await queue_refresh(session, kind="full")
+                await session.commit()
+            started = time.perf_counter()
+            ran = await SummaryWorker(maker).drain()
+            seconds = time.perf_counter() - started
+            async with maker() as session:
+                full = (
+                    await session.scalars(
+                        select(SummaryRefresh).where(SummaryRefresh.kind == "full").order_by(SummaryRefresh.id.desc())
+                    )
+                ).first()
+            return ran, [full] if full else [], seconds
+        finally:
+            await engine.dispose()
+
+    ran, fulls, seconds = asyncio.run(work())
+    for job in fulls:
+        if job.status != "done":
+            print(f"汇总刷新失败：{job.error}", file=sys.stderr)
+            return 1
+        print(
+            f"已刷新工作台汇总：{job.people:,} 名社工、{job.regions:,} 个区划，用时 {seconds:.1f} 秒（共运行 {ran} 个任务）。"
+        )
     return 0
 
 

@@ -63,6 +63,10 @@ async def test_compliance_rates_count_each_persons_decision(session: AsyncSessio
 
 
 async def test_dashboard_search_and_record_pages(anonymous: httpx.AsyncClient, town: Town) -> None:
+    # The first visit queues the region's summary (tests/test_dashboard_summary.py); the worker makes it.
+    await anonymous.get("/dashboard", params={"region": JIANGAN}, headers=town.clerk)
+    app: Any = anonymous._transport.app  # type: ignore[attr-defined]
+    assert await app.state.summary_worker.drain() == 1
     dash = await anonymous.get("/dashboard", params={"region": JIANGAN}, headers=town.clerk)
     assert dash.status_code == 200
     assert "继续教育达标率" in dash.text and 'id="chart-levels"' in dash.text

@@ -24,6 +24,7 @@ from registry.models.payroll import PayrollDropped, PayrollLine, PayrollRun
 from registry.models.policy import AwardRow, CeEvidence, CeRecordRow, PolicyRuleRow, SalaryBenchmarkRow, SalaryRecordRow
 from registry.models.practitioner import Employment, Practitioner
 from registry.models.region import Region
+from registry.models.summary import PractitionerOutcome, RegionSummary, SummaryRefresh
 
 __all__ = [
     "ApiToken",
@@ -51,7 +52,9 @@ __all__ = [
     "PayrollRun",
     "PolicyRuleRow",
     "Practitioner",
+    "PractitionerOutcome",
     "Region",
+    "RegionSummary",
     "RegisterLookupDay",
     "Reminder",
     "ReminderAddress",
@@ -62,6 +65,7 @@ __all__ = [
     "SalaryBenchmarkRow",
     "SalaryRecordRow",
     "SigningKey",
+    "SummaryRefresh",
     "User",
     "WebSession",
 ]

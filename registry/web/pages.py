@@ -7,6 +7,7 @@ redirect (303) to the page they came from, with a message in the query string.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -28,7 +29,7 @@ from registry.payroll.service import region_month_totals
 from registry.practitioners import service as practitioners
 from registry.regions.codes import CODE_RE
 from registry.regions.service import resolve_region
-from registry.reports.service import compliance_rates, country_figures, region_figures
+from registry.reports.summary import country_summary, figures_of, queue_refresh, rates_of, summary_for
 from registry.schemas import LABELS
 from registry.web.record import record_context
 
@@ -162,27 +163,36 @@ class Pages(Controller):
     @get("/dashboard", media_type=MediaType.HTML)
     async def dashboard(
         self,
+        request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         region: Annotated[str | None, QueryParameter(name="region", max_length=6)] = None,
     ) -> Template:
+        """Read from the summary the queue worker keeps (``reports.summary``): one row, however
+        many people the region has. None made yet: one is queued and the page says so."""
         actor.require("figures", "只有民政、津贴发放人员和系统管理员可以查看区域工作台。")
         today = clock.today()
         code = region or _default_region(actor)
         if code is None:
             # Whoever reads every region starts from the whole country, by province.
-            country = await country_figures(db_session, actor, today)
+            found = await country_summary(db_session, actor, today.year)
+            if found is None:
+                return await _preparing(request, db_session, actor, "全国", kind="full")
+            country, refreshed_at = found
             return Template(
                 template_name="reports/country.html",
                 context={
                     "actor": actor,
                     "c": country,
                     "today": today,
+                    "refreshed_at": _local(refreshed_at),
                     "province_rows": [(p.region_name, p.practitioners) for p in country.provinces],
                 },
             )
-        figures = await region_figures(db_session, actor, code, today)
-        rates = await compliance_rates(db_session, actor, code, today)
+        place, row = await summary_for(db_session, actor, code, today.year)
+        if row is None:
+            return await _preparing(request, db_session, actor, place.full_name, region_codes=[code])
+        figures = figures_of(row)
         months = await region_month_totals(db_session, actor, code) if actor.may("payroll_read") else []
         return Template(
             template_name="reports/dashboard.html",
@@ -190,8 +200,9 @@ class Pages(Controller):
                 "actor": actor,
                 "f": figures,
                 "months": months,
-                "rates": rates,
+                "rates": rates_of(row),
                 "today": today,
+                "refreshed_at": _local(row.refreshed_at),
                 "months_rows": [(m["month"].strftime("%Y-%m"), float(m["total"])) for m in months],
                 "post_rows": [
                     (LABELS.get(k, k), v)
@@ -199,6 +210,27 @@ class Pages(Controller):
                 ],
             },
         )
+
+
+def _local(moment: dt.datetime) -> str:
+    """A moment as the practitioner's clock shows it (Beijing time), to the minute."""
+    return moment.astimezone(clock.CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+async def _preparing(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    actor: Actor,
+    name: str,
+    *,
+    kind: str = "delta",
+    region_codes: list[str] | None = None,
+) -> Template:
+    """No summary yet: queue one, wake the worker, and say it is being prepared."""
+    await queue_refresh(session, kind=kind, region_codes=region_codes, user_id=actor.user_id)
+    await session.commit()
+    request.app.state.summary_worker.poke()
+    return Template(template_name="reports/preparing.html", context={"actor": actor, "region_name": name})
 
 
 def _back(path: str, **params: str) -> Redirect:

@@ -1,0 +1,345 @@
+"""The dashboard's summary: per region (province, city, county) and period, every figure the
+page shows, kept by the queue worker (``registry.reports.jobs``) so that a page reads one row.
+
+Two parts are kept:
+
+- ``practitioner_outcome``: each person's CE and pay decision, the evaluator's own (the same
+  decision as on the person's page; see ``compliance_rates``). A write that can change it
+  queues a ``delta`` refresh through a trigger on ``audit_event`` (every write records an event,
+  imports included), which judges those people again.
+- ``region_summary``: per region, the counts of those decisions (numerators and denominators)
+  summed in SQL over the region's subtree, and the region's figures (``region_figures``).
+
+A ``full`` refresh (the first, then once a day as the date moves on, or after a new rule or
+benchmark) judges everyone in chunks and sums every region's decisions in one statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.accounts.actor import Actor, Forbidden
+from registry.models import Organization, Practitioner, PractitionerOutcome, Region, RegionSummary, SummaryRefresh
+from registry.regions.codes import level_of, subtree_bounds
+from registry.regions.service import require_region
+from registry.reports.schemas import ComplianceRates, CountryFigures, ProvinceRow, RegionFigures, Tally
+from registry.reports.service import region_figures
+from registry.rules import evaluate
+from registry.rules.facts import load_facts_many
+from registry.rules.model import RuleBook
+from registry.rules.service import rule_book
+
+log = logging.getLogger("registry")
+SYSTEM = Actor.system("summary")
+CHUNK = 1000
+TALLIES = ("ce_met", "ce_unmet", "ce_undecided", "salary_met", "salary_unmet", "salary_undecided")
+
+
+def ancestors(code: str) -> set[str]:
+    """The region and the regions above it (by the code's digits, as ``subtree_bounds``)."""
+    return {code[:2] + "0000", code[:4] + "00", code}
+
+
+# Each outcome counts in its county, city and province (once where they coincide).
+_ALL_TALLIES = text(
+    "SELECT g.code,"
+    " count(*) FILTER (WHERE o.ce IS TRUE) AS ce_met,"
+    " count(*) FILTER (WHERE o.ce IS FALSE) AS ce_unmet,"
+    " count(*) FILTER (WHERE o.ce IS NULL) AS ce_undecided,"
+    " count(*) FILTER (WHERE o.salary IS TRUE) AS salary_met,"
+    " count(*) FILTER (WHERE o.salary IS FALSE) AS salary_unmet,"
+    " count(*) FILTER (WHERE o.salary IS NULL) AS salary_undecided"
+    " FROM practitioner_outcome o, LATERAL (SELECT DISTINCT x FROM (VALUES (left(o.region_code, 2) || '0000'),"
+    " (left(o.region_code, 4) || '00'), (o.region_code)) v(x)) g(code)"
+    " WHERE o.period = :period AND o.region_code IS NOT NULL GROUP BY g.code"
+)
+
+
+def _tally_columns() -> list[Any]:
+    o = PractitionerOutcome
+    return [
+        func.count().filter(o.ce.is_(True)).label("ce_met"),
+        func.count().filter(o.ce.is_(False)).label("ce_unmet"),
+        func.count().filter(o.ce.is_(None)).label("ce_undecided"),
+        func.count().filter(o.salary.is_(True)).label("salary_met"),
+        func.count().filter(o.salary.is_(False)).label("salary_unmet"),
+        func.count().filter(o.salary.is_(None)).label("salary_undecided"),
+    ]
+
+
+# --- judging people ------------------------------------------------------------------------------
+
+
+async def judge(session: AsyncSession, people: list[Practitioner], book: RuleBook, as_of: dt.date) -> set[str]:
+    """Judge these people's CE (this year) and pay (last year) as ``compliance_rates`` does and
+    store the outcomes; the regions their figures count in (their own and their employers')."""
+    if not people:
+        return set()
+    facts = await load_facts_many(session, people)
+    rows = []
+    touched: set[str] = set()
+    for person in people:
+        f = facts[person.id]
+        rows.append(
+            {
+                "practitioner_id": person.id,
+                "region_code": person.region_code,
+                "period": as_of.year,
+                "as_of": as_of,
+                "ce": evaluate.continuing_education(f, book, as_of.year, as_of).outcome,
+                "salary": evaluate.salary(f, book, as_of.year - 1).outcome,
+            }
+        )
+        touched.update(s.region_code for s in f.spells)
+        if person.region_code:
+            touched.add(person.region_code)
+    stmt = insert(PractitionerOutcome).values(rows)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PractitionerOutcome.practitioner_id],
+            set_={c: stmt.excluded[c] for c in ("region_code", "period", "as_of", "ce", "salary")},
+        )
+    )
+    return touched
+
+
+async def _judge_where(session: AsyncSession, book: RuleBook, as_of: dt.date, query: Select[Any]) -> int:
+    """Judge the practitioners ``query`` selects, in chunks by id; how many."""
+    last_id, count = 0, 0
+    while True:
+        people = list(
+            (await session.scalars(query.where(Practitioner.id > last_id).order_by(Practitioner.id).limit(CHUNK))).all()
+        )
+        if not people:
+            return count
+        last_id = people[-1].id
+        await judge(session, people, book, as_of)
+        count += len(people)
+        session.expunge_all()  # many chunks: keep the identity map small
+
+
+def _unjudged(period: int) -> Select[Any]:
+    current = select(PractitionerOutcome.practitioner_id).where(
+        PractitionerOutcome.practitioner_id == Practitioner.id, PractitionerOutcome.period == period
+    )
+    return select(Practitioner).where(~current.exists())
+
+
+# --- summing regions ----------------------------------------------------------------------------
+
+
+async def _store(
+    session: AsyncSession, code: str, as_of: dt.date, refreshed_at: dt.datetime, tallies: dict[str, int]
+) -> None:
+    figures = await region_figures(session, SYSTEM, code, as_of)
+    values = {
+        "region_code": code,
+        "period": as_of.year,
+        "level": level_of(code),
+        "as_of": as_of,
+        "refreshed_at": refreshed_at,
+        "practitioners": figures.practitioners,
+        "in_post": figures.in_post,
+        "certified": sum(figures.certified_by_level.values()),
+        "registration_valid": sum(figures.registration_valid_by_level.values()),
+        "station_staff": figures.station_staff,
+        "station_staff_qualified": figures.station_staff_qualified,
+        **{k: int(tallies.get(k, 0)) for k in TALLIES},
+        "figures": figures.model_dump(mode="json"),
+    }
+    stmt = insert(RegionSummary).values(values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[RegionSummary.region_code, RegionSummary.period],
+            set_={k: stmt.excluded[k] for k in values if k not in ("region_code", "period")},
+        )
+    )
+
+
+async def _region_tallies(session: AsyncSession, code: str, period: int) -> dict[str, int]:
+    lo, hi = subtree_bounds(code)
+    row = (
+        await session.execute(
+            select(*_tally_columns()).where(
+                PractitionerOutcome.region_code.between(lo, hi), PractitionerOutcome.period == period
+            )
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+async def _existing(session: AsyncSession, codes: Iterable[str]) -> list[str]:
+    wanted = {a for c in codes if c for a in ancestors(c)}
+    if not wanted:
+        return []
+    return sorted((await session.scalars(select(Region.code).where(Region.code.in_(wanted)))).all())
+
+
+async def refresh_regions(
+    session: AsyncSession,
+    practitioner_ids: Iterable[int],
+    region_codes: Iterable[str],
+    as_of: dt.date,
+    book: RuleBook | None = None,
+) -> tuple[int, int]:
+    """Judge these people again and re-sum these regions and every region above them (plus the
+    regions the people count in, before and after); people of those regions not judged yet in
+    this period are judged first. How many people were judged, how many regions summed."""
+    book = book or await rule_book(session)
+    ids = sorted(set(practitioner_ids))
+    codes = {c for c in region_codes if c}
+    if ids:
+        codes.update(
+            c
+            for c in (
+                await session.scalars(
+                    select(PractitionerOutcome.region_code).where(PractitionerOutcome.practitioner_id.in_(ids))
+                )
+            ).all()
+            if c
+        )
+        # A deleted person leaves nothing to judge: their outcome went with them (cascade).
+        people = list((await session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))).all())
+        codes |= await judge(session, people, book, as_of)
+    regions = await _existing(session, codes)
+    judged = len(ids)
+    for code in sorted(regions, key=lambda c: (level_of(c), c), reverse=True):
+        lo, hi = subtree_bounds(code)
+        judged += await _judge_where(
+            session, book, as_of, _unjudged(as_of.year).where(Practitioner.region_code.between(lo, hi))
+        )
+    now = clock.now()
+    for code in regions:
+        await _store(session, code, as_of, now, await _region_tallies(session, code, as_of.year))
+    return judged, len(regions)
+
+
+async def refresh_all(session: AsyncSession, as_of: dt.date, *, commit: bool = True) -> tuple[int, int]:
+    """Judge everyone, then sum every region with people or organizations (and those above)
+    in one statement; regions no longer among them lose their row for the period."""
+    book = await rule_book(session)
+    judged = await _judge_where(session, book, as_of, select(Practitioner))
+    await session.execute(delete(PractitionerOutcome).where(PractitionerOutcome.period != as_of.year))
+    if commit:
+        await session.commit()
+    sums = await session.execute(_ALL_TALLIES, {"period": as_of.year})
+    tallies = {r[0]: {k: v for k, v in r._mapping.items() if k != "code"} for r in sums}
+    places = set(tallies) | set((await session.scalars(select(Organization.region_code).distinct())).all())
+    regions = await _existing(session, places)
+    now = clock.now()
+    for n, region in enumerate(regions, 1):
+        await _store(session, region, as_of, now, tallies.get(region, {}))
+        if commit and n % 50 == 0:
+            await session.commit()
+            session.expunge_all()
+    await session.execute(
+        delete(RegionSummary).where(RegionSummary.period == as_of.year, RegionSummary.refreshed_at < now)
+    )
+    if commit:
+        await session.commit()
+    return judged, len(regions)
+
+
+# --- queueing -----------------------------------------------------------------------------------
+
+
+async def queue_refresh(
+    session: AsyncSession, *, kind: str = "delta", region_codes: list[str] | None = None, user_id: int | None = None
+) -> None:
+    """Queue a refresh unless the same is already queued (a full one covers everything)."""
+    queued = select(SummaryRefresh.id).where(SummaryRefresh.status == "queued")
+    if await session.scalar(queued.where(SummaryRefresh.kind == "full").limit(1)) is not None:
+        return
+    if kind == "delta" and region_codes:
+        same = queued.where(SummaryRefresh.kind == "delta", SummaryRefresh.region_codes.contains(region_codes))
+        if await session.scalar(same.limit(1)) is not None:
+            return
+    session.add(SummaryRefresh(kind=kind, region_codes=region_codes, created_by_id=user_id))
+
+
+async def schedule_daily(session: AsyncSession, today: dt.date) -> bool:
+    """Queue the day's full refresh unless one was queued today already (Beijing time; one
+    process at a time decides, under an advisory lock). True when it queued one."""
+    await session.execute(select(func.pg_advisory_xact_lock(0x5355_4D4D)))  # "SUMM"
+    last = await session.scalar(
+        select(func.max(SummaryRefresh.created_at)).where(
+            SummaryRefresh.kind == "full", SummaryRefresh.status != "failed"
+        )
+    )
+    if last is not None and last.astimezone(clock.CHINA).date() >= today:
+        return False
+    session.add(SummaryRefresh(kind="full"))
+    return True
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+async def summary_for(
+    session: AsyncSession, actor: Actor, code: str, period: int
+) -> tuple[Region, RegionSummary | None]:
+    """The region and its summary row of the period (None: not made yet), for those who may
+    read its figures."""
+    region = await require_region(session, code, "code")
+    if not actor.may_on("figures", region_code=code):
+        raise Forbidden("该区划不在您的管辖范围内。", code="region_out_of_scope")
+    return region, await session.get(RegionSummary, (code, period))
+
+
+def figures_of(row: RegionSummary) -> RegionFigures:
+    return RegionFigures.model_validate(row.figures)
+
+
+def rates_of(row: RegionSummary) -> ComplianceRates:
+    return ComplianceRates(
+        region_code=row.region_code,
+        as_of=row.as_of,
+        ce_year=row.as_of.year,
+        salary_year=row.as_of.year - 1,
+        ce=Tally(met=row.ce_met, unmet=row.ce_unmet, undecided=row.ce_undecided),
+        salary=Tally(met=row.salary_met, unmet=row.salary_unmet, undecided=row.salary_undecided),
+    )
+
+
+async def country_summary(
+    session: AsyncSession, actor: Actor, period: int
+) -> tuple[CountryFigures, dt.datetime] | None:
+    """The whole country by province from the provinces' summary rows (None: no full refresh
+    has run yet, so some provinces could be missing)."""
+    if not actor.may("figures") or actor.region_roots("figures") is not None:
+        raise Forbidden("只有系统管理员可以查看全国数据。", code="region_out_of_scope")
+    full = select(SummaryRefresh.id).where(SummaryRefresh.kind == "full", SummaryRefresh.status == "done")
+    if await session.scalar(full.limit(1)) is None:
+        return None
+    rows = (
+        await session.execute(
+            select(RegionSummary, Region.name)
+            .join(Region, Region.code == RegionSummary.region_code)
+            .where(RegionSummary.level == 1, RegionSummary.period == period)
+        )
+    ).all()
+    if not rows:
+        return None
+    provinces = [
+        ProvinceRow(
+            region_code=s.region_code,
+            region_name=name,
+            practitioners=s.practitioners,
+            in_post=s.in_post,
+            certified=s.certified,
+        )
+        for s, name in rows
+        if s.practitioners
+    ]
+    figures = CountryFigures(
+        as_of=min(s.as_of for s, _ in rows), provinces=sorted(provinces, key=lambda r: -r.practitioners)
+    )
+    return figures, min(s.refreshed_at for s, _ in rows)
