@@ -85,13 +85,19 @@ async def certs_of(session: AsyncSession, practitioner_ids: Collection[int]) -> 
     periods: dict[int, list[Period]] = defaultdict(list)
     if rows:
         cids = bindparam("cids", [r.id for r in rows], type_=ARRAY(BigInteger))
-        for p in (
-            await session.execute(
-                select(CertificationPeriod)
-                .where(CertificationPeriod.certification_id == func.any(cids), in_force())
-                .order_by(CertificationPeriod.start_date, CertificationPeriod.id)
+        # Columns, not ORM objects: a payroll run reads a province's periods at once.
+        for p in await session.execute(
+            select(
+                CertificationPeriod.certification_id,
+                CertificationPeriod.kind,
+                CertificationPeriod.start_date,
+                CertificationPeriod.end_date,
+                CertificationPeriod.authority,
+                CertificationPeriod.note,
             )
-        ).scalars():
+            .where(CertificationPeriod.certification_id == func.any(cids), in_force())
+            .order_by(CertificationPeriod.start_date, CertificationPeriod.id)
+        ):
             periods[p.certification_id].append(period_fact(p))
     out: dict[int, list[Cert]] = defaultdict(list)
     for r in rows:

@@ -5,6 +5,7 @@ since the previous closed run and why."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import delete, or_, select, text, update
@@ -21,7 +22,7 @@ from registry.payroll.facts import basis_of, findings_json, load_people
 from registry.payroll.runs import get_run, previous_closed, refresh_totals, require_preparer, require_state, run_where
 from registry.regions.codes import subtree_bounds
 from registry.rules import evaluate
-from registry.rules.model import Decision, Facts
+from registry.rules.model import Decision, Facts, RuleBook
 from registry.rules.service import rule_book
 
 LINE_COLUMNS = (
@@ -118,63 +119,26 @@ async def compute_lines(session: AsyncSession, actor: Actor, run: PayrollRun) ->
 
     book = await rule_book(session)
     people, facts, org_names = await _load(session, run)
-    lo, hi = subtree_bounds(run.region_code)
-    year, month = run.month.year, run.month.month
+    # A clerk's adjustment lines of the draft keep their place after the computed ones: out of
+    # the way of the new numbers first, renumbered at the end.
+    await session.execute(
+        update(PayrollLine)
+        .where(PayrollLine.run_id == run.id, PayrollLine.kind == "adjustment")
+        .values(seq=PayrollLine.id + 1_000_000_000)
+    )
     records: list[tuple[Any, ...]] = []
     decisions: dict[int, Decision] = {}
     versions: dict[str, int] = {}
-    for pid in sorted(people):
-        person, fact = people[pid], facts[pid]
-        spell = fact.spell_on(run.cutoff)
-        decision = evaluate.allowance(fact, book, year, month)
-        decisions[pid] = decision
-        if not decision.outcome or spell is None or not (lo <= spell.region_code <= hi):
-            continue
-        cert = evaluate.best_valid_cert(fact, run.cutoff)
-        assert cert is not None
-        assert decision.amount is not None
-        rule = decision.findings[0]
-        for f in decision.findings:
-            versions[f.rule_id] = f.version
-        records.append(
-            (
-                run.id,
-                len(records) + 1,
-                "regular",
-                pid,
-                person.name,
-                person.id_number,
-                cert.level,
-                cert.number,
-                spell.organization_id,
-                org_names.get(spell.organization_id, ""),
-                spell.region_code,
-                run.month,
-                decision.amount,
-                rule.rule_id,
-                rule.version,
-                basis_of(decision),
-                findings_json(decision),
-                None,
-                None,
-                None,
-                actor.user_id,
-                True,
-            )
-        )
+    # Judged while PostgreSQL writes: the lines stream into one COPY as they are judged, so the
+    # server inserts and indexes the first lines on the other core while this one judges the rest.
+    await _copy_lines(session, _regular_lines(run, actor, book, people, facts, org_names, records, decisions, versions))
     back_pay_lines = await back_pay(session, actor, run, book, len(records))
     for computed_line in back_pay_lines:
         versions[computed_line[13]] = computed_line[14]
     back_pay_rule = book.resolve("back_pay", run.region_code, run.cutoff)
     if back_pay_lines and back_pay_rule is not None:
         versions[back_pay_rule.id] = back_pay_rule.version
-    # A clerk's adjustment lines of the draft keep their place after the computed ones.
-    await session.execute(
-        update(PayrollLine)
-        .where(PayrollLine.run_id == run.id, PayrollLine.kind == "adjustment")
-        .values(seq=PayrollLine.id + 1_000_000_000)
-    )
-    await _copy_lines(session, records + back_pay_lines)
+    await _copy_lines(session, back_pay_lines)
     await _renumber_adjustments(session, run.id, len(records) + len(back_pay_lines))
 
     if previous is not None:
@@ -220,8 +184,64 @@ async def compute_lines(session: AsyncSession, actor: Actor, run: PayrollRun) ->
     return {"lines": run.line_count, "total": str(run.total_amount), "rule_versions": versions}
 
 
-async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]]) -> None:
-    if not records:
+async def _regular_lines(
+    run: PayrollRun,
+    actor: Actor,
+    book: RuleBook,
+    people: dict[int, Any],
+    facts: dict[int, Facts],
+    org_names: dict[int, str],
+    records: list[tuple[Any, ...]],
+    decisions: dict[int, Decision],
+    versions: dict[str, int],
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Each candidate judged in turn; a paid one's line is yielded (and kept in ``records``),
+    every decision is kept in ``decisions`` (to say why someone dropped out)."""
+    lo, hi = subtree_bounds(run.region_code)
+    year, month = run.month.year, run.month.month
+    for pid in sorted(people):
+        person, fact = people[pid], facts[pid]
+        spell = fact.spell_on(run.cutoff)
+        decision = evaluate.allowance(fact, book, year, month)
+        decisions[pid] = decision
+        if not decision.outcome or spell is None or not (lo <= spell.region_code <= hi):
+            continue
+        cert = evaluate.best_valid_cert(fact, run.cutoff)
+        assert cert is not None
+        assert decision.amount is not None
+        rule = decision.findings[0]
+        for f in decision.findings:
+            versions[f.rule_id] = f.version
+        line = (
+            run.id,
+            len(records) + 1,
+            "regular",
+            pid,
+            person.name,
+            person.id_number,
+            cert.level,
+            cert.number,
+            spell.organization_id,
+            org_names.get(spell.organization_id, ""),
+            spell.region_code,
+            run.month,
+            decision.amount,
+            rule.rule_id,
+            rule.version,
+            basis_of(decision),
+            findings_json(decision),
+            None,
+            None,
+            None,
+            actor.user_id,
+            True,
+        )
+        records.append(line)
+        yield line
+
+
+async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]) -> None:
+    if isinstance(records, list) and not records:
         return
     conn = await session.connection()
     raw = await conn.get_raw_connection()
@@ -235,6 +255,10 @@ async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]]) -> 
             raise Conflict(
                 "本批次中有人员已在另一个（区划重叠的）发放批次中领取了该月津贴，同一人每月只能发放一次。" + detail,
                 code="payroll_person_already_paid",
+            ) from None
+        if getattr(exc, "constraint_name", None) == "payroll_line_references":
+            raise Conflict(
+                "计算期间有社工、单位或账号的记录被删除，请重新计算本批次。", code="payroll_reference_gone"
             ) from None
         raise
 
