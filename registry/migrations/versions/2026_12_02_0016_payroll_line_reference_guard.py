@@ -7,7 +7,7 @@ A foreign key checks every inserted line with its own locking look-up of the row
 (``run_id``, ON DELETE CASCADE) stays a foreign key.
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-02 17:00:00.000000+00:00
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0011"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
