@@ -772,6 +772,7 @@ async def certificate_rows(
                 "SELECT snapshot, qr_payload FROM issued_certificate WHERE serial = ANY($1::text[])", serials
             )
         ]
+    # The same page (style sheet inline, the same PNG QR code) through plain WeasyPrint.
     htmls = [render.html_for([item]) for item in items]
     HTML(string=htmls[0]).write_pdf()  # warm-up: fonts
     t0 = time.perf_counter()
