@@ -49,6 +49,7 @@ from registry.web.errors import EXCEPTION_HANDLERS
 from registry.web.guard import InputGuardMiddleware
 from registry.web.import_pages import ImportPages
 from registry.web.inbox_pages import InboxPages
+from registry.web.metrics import Metrics, MetricsController, MetricsMiddleware
 from registry.web.pages import Pages
 from registry.web.payroll_exports import PayrollExportPages
 from registry.web.security import add_security_headers
@@ -114,7 +115,11 @@ def create_app(
     reminders = ReminderWorker(session_maker, settings)
     # Keeps the dashboard's summary per region (the day's full refresh, and after each write).
     summaries = SummaryWorker(session_maker, settings.job_heartbeat_seconds)
+    metrics = Metrics(engine)
+    for job_worker in (worker, importer, reminders, summaries):
+        job_worker.observer = metrics.observe_job
     state: dict[str, Any] = {
+        "metrics": metrics,
         "settings": settings,
         "session_maker": session_maker,
         "certificates": certificates,
@@ -127,6 +132,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             SystemController,
+            MetricsController,
             RegionController,
             OrganizationController,
             PractitionerController,
@@ -167,7 +173,7 @@ def create_app(
             "actor": Provide(provide_actor),
             "certificates": Provide(provide_certificates, sync_to_thread=False),
         },
-        middleware=[RequestIdMiddleware(), InputGuardMiddleware()],
+        middleware=[MetricsMiddleware(), RequestIdMiddleware(), InputGuardMiddleware()],
         before_send=[add_security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(

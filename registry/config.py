@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     port: int = 8000
     debug: bool = False
     db_pool_size: int = 10
+    # Bearer token for GET /metrics; unset, only the loopback and private networks may read it.
+    metrics_token: str | None = None
     # Set when served over HTTPS (behind a proxy that terminates TLS): cookies get ``Secure``.
     secure_cookies: bool = False
     # Loaded on the first start of an empty database by ``registry serve``.

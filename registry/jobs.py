@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from sqlalchemy import select, update
@@ -75,6 +76,9 @@ class QueueWorker:
 
     model: ClassVar[Any]
     name: ClassVar[str]
+    # Told each job's kind, outcome (the job's status after the run, e.g. "done" or "failed",
+    # or "raised") and seconds: the app's /metrics.
+    observer: Callable[[str, str, float], None] | None = None
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession], heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.session_maker = session_maker
@@ -129,12 +133,25 @@ class QueueWorker:
                 else Actor.system(self.name)
             )
             await session.commit()
-        if beat:
-            async with heartbeat(self.session_maker, model, job_id, self.heartbeat):
+        start = time.perf_counter()
+        try:
+            if beat:
+                async with heartbeat(self.session_maker, model, job_id, self.heartbeat):
+                    await self.run(actor, job_id)
+            else:
                 await self.run(actor, job_id)
-        else:
-            await self.run(actor, job_id)
+        except BaseException:
+            self._observe("raised", start)
+            raise
+        if self.observer is not None:
+            async with self.session_maker() as session:
+                status = await session.scalar(select(model.status).where(model.id == job_id))
+            self._observe(str(status), start)
         return True
+
+    def _observe(self, outcome: str, start: float) -> None:
+        if self.observer is not None:
+            self.observer(self.name, outcome, time.perf_counter() - start)
 
     async def drain(self, *, beat: bool = False) -> int:
         """Run queued jobs until none is left; how many ran."""

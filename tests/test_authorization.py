@@ -442,6 +442,9 @@ CASES = [
         ids=lambda side: {"sample_id": 2**62, "record_id": side.ce},
         files={"file": ("a.pdf", b"%PDF-1.4")},
     ),
+    # metrics: not per role but per network (the test client is on the loopback) or token;
+    # refusals from elsewhere are in tests/test_metrics.py
+    Case("GET", "/metrics", per_role((200, 200), (200, 200), (200, 200), (200, 200), (200, 200), (200, 200))),
     # spreadsheet imports: an import is its uploader's (admins read them); a queued one cannot be
     # committed yet (409)
     Case("GET", "/api/imports/template.xlsx", per_role((403, 403), (200, 200), (403, 403), (200, 200), (403, 403))),
@@ -518,7 +521,7 @@ def test_every_api_route_is_in_the_matrix() -> None:
     routes = {
         (method, route.path)
         for route in app.routes
-        if route.path.startswith("/api")
+        if route.path.startswith("/api") or route.path == "/metrics"
         for method in getattr(route, "methods", ())
         if method not in ("HEAD", "OPTIONS")
     }

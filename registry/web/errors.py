@@ -37,7 +37,8 @@ _PYDANTIC_MESSAGES = {
 
 
 def _is_api(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api") or "json" in (request.headers.get("accept") or "")
+    # /metrics is read by machines (Prometheus), which get problem details as well.
+    return request.url.path.startswith(("/api", "/metrics")) or "json" in (request.headers.get("accept") or "")
 
 
 def _translate(message: str) -> str:
