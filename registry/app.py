@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -25,7 +25,7 @@ from registry.certificates.jobs import BatchWorker
 from registry.certificates.service import CertContext
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
-from registry.db import create_engine, create_session_maker
+from registry.db import READ_ONLY, create_engine, create_session_maker
 from registry.education.controllers import EducationController
 from registry.imports.controllers import ImportController
 from registry.imports.jobs import ImportWorker
@@ -61,7 +61,7 @@ TEMPLATES = REPO_ROOT / "templates"
 STATIC = REPO_ROOT / "static"
 
 
-async def _provide_session(state: State) -> AsyncIterator[AsyncSession]:
+async def _provide_session(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit when the handler succeeded, roll back on any error.
 
     Litestar runs the code after ``yield`` once the response object exists but before it is
@@ -70,7 +70,9 @@ async def _provide_session(state: State) -> AsyncIterator[AsyncSession]:
     inner generator iterated with ``async for`` would not receive the exception, and would be
     rolled back only later, by the garbage collector.)
     """
-    session = state.session_maker()
+    reader = state.read_session_maker
+    maker = reader if reader is not None and request.route_handler.opt.get(READ_ONLY) else state.session_maker
+    session = maker()
     try:
         yield session
         await session.commit()
@@ -91,11 +93,13 @@ def create_app(
     (tests bind one to a connection that is rolled back afterwards)."""
     url = database_url or settings.database_url
     engine: AsyncEngine | None = None
+    read_session_maker: async_sessionmaker[AsyncSession] | None = None
     if session_maker is None:
         if url is None:
             raise ValueError("create_app needs a database URL or a session maker")
         engine = create_engine(url, pool_size=settings.db_pool_size)
         session_maker = create_session_maker(engine)
+        read_session_maker = create_session_maker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     async def dispose_engine() -> None:
         if engine is not None:
@@ -122,6 +126,7 @@ def create_app(
         "metrics": metrics,
         "settings": settings,
         "session_maker": session_maker,
+        "read_session_maker": read_session_maker,
         "certificates": certificates,
         "batch_worker": worker,
         "import_worker": importer,

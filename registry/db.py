@@ -29,6 +29,12 @@ SERVER_SETTINGS = {
 }
 
 
+# A handler marked ``opt={READ_ONLY: True}`` only reads: its session runs each statement on its
+# own, without the BEGIN and COMMIT round trips around them (when the app has its own engine;
+# tests bind every request to one rolled-back connection).
+READ_ONLY = "read_only"
+
+
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(
         url,

@@ -34,7 +34,12 @@ async def current(session: AsyncSession, model: Any, record_id: int) -> str | No
     xmin = await session.scalar(
         select(literal_column("xmin::text")).select_from(model.__table__).where(model.id == record_id)
     )
-    return None if xmin is None else f'"{model.__tablename__}.{record_id}.{xmin}"'
+    return None if xmin is None else tag(model, record_id, xmin)
+
+
+def tag(model: Any, record_id: int, xmin: str) -> str:
+    """The ``ETag`` of a record version, from its ``xmin`` read as text."""
+    return f'"{model.__tablename__}.{record_id}.{xmin}"'
 
 
 def _given(if_match: str) -> list[str]:

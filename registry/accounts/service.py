@@ -8,6 +8,7 @@ import hashlib
 import math
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
-from registry.accounts import throttle
+from registry.accounts import throttle, token_cache
 from registry.accounts.actor import Actor, Forbidden, Grant
 from registry.accounts.passwords import burn_time, check_new_password, hash_password, needs_rehash, verify_password
 from registry.accounts.schemas import (
@@ -125,7 +126,7 @@ def _actor_from_rows(rows: Sequence[Any], **extra: Any) -> Actor:
 def _token_statement() -> Any:
     """Built once: constructing and keying a statement costs more than running this one."""
     return (
-        select(ApiToken.id.label("token_id"), ApiToken.last_used_at, *_GRANT_COLUMNS)
+        select(ApiToken.id.label("token_id"), ApiToken.last_used_at, ApiToken.expires_at, *_GRANT_COLUMNS)
         .join(User, User.id == ApiToken.user_id)
         .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
         .where(
@@ -141,16 +142,48 @@ def _token_statement() -> Any:
 async def actor_for_token(
     session: AsyncSession, token: str, *, request_id: str | None = None, client_ip: str | None = None
 ) -> Actor | None:
-    """One round trip (Core, one row per grant): this runs on every API request."""
+    """From the token cache (registry/accounts/token_cache.py), else one round trip (Core, one
+    row per grant): this runs on every API request."""
     now = clock.now()
-    rows = (await session.execute(_token_statement(), {"token_hash": digest(token), "now": now})).all()
-    if not rows:
+    token_hash = digest(token)
+    entry = token_cache.get(token_hash)
+    if entry is None:
+        read_in = token_cache.generation()
+        rows = (await session.execute(_token_statement(), {"token_hash": token_hash, "now": now})).all()
+        if not rows:
+            return None
+        found = _actor_from_rows(rows)
+        entry = token_cache.Entry(
+            token_id=rows[0].token_id,
+            user_id=rows[0].user_id,
+            username=found.username,
+            display_name=found.display_name,
+            grants=found.grants,
+            expires_at=rows[0].expires_at,
+            last_used_at=rows[0].last_used_at,
+            stored=time.monotonic(),
+        )
+        token_cache.put(token_hash, entry, read_in)
+    elif entry.expires_at is not None and entry.expires_at <= now:
         return None
-    last_used = rows[0].last_used_at
-    if last_used is None or now - last_used > dt.timedelta(minutes=5):
+    if entry.last_used_at is None or now - entry.last_used_at > dt.timedelta(minutes=5):
         # Coarse on purpose: a write per request would cost more than the information is worth.
-        await session.execute(update(ApiToken).where(ApiToken.id == rows[0].token_id).values(last_used_at=now))
-    return _actor_from_rows(rows, via="token", request_id=request_id, client_ip=client_ip)
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == entry.token_id)
+            .values(last_used_at=now)
+            .execution_options(**{token_cache.KEEP: True})
+        )
+        entry.last_used_at = now
+    return Actor(
+        user_id=entry.user_id,
+        username=entry.username,
+        display_name=entry.display_name,
+        grants=entry.grants,
+        via="token",
+        request_id=request_id,
+        client_ip=client_ip,
+    )
 
 
 async def actor_for_session(

@@ -23,6 +23,7 @@ from registry.certificates.schemas import (
 )
 from registry.certificates.service import CertContext
 from registry.certificates.signing import SHORT_PREFIX
+from registry.db import READ_ONLY
 from registry.errors import RegistryError
 
 Qr = Annotated[str | None, QueryParameter(name="q", max_length=1000)]
@@ -150,7 +151,7 @@ class VerificationController(Controller):
 
     tags = ["核验 verification"]
 
-    @get("/api/verify/{serial:str}", summary="公开核验（无需登录）", opt={"public": True})
+    @get("/api/verify/{serial:str}", summary="公开核验（无需登录）", opt={"public": True, READ_ONLY: True})
     async def verify_api(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -160,7 +161,7 @@ class VerificationController(Controller):
     ) -> PublicStatus:
         return await service.public_status(db_session, certificates, serial, q)
 
-    @get("/verify", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
+    @get("/verify", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True, READ_ONLY: True})
     async def verify_form(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -179,7 +180,12 @@ class VerificationController(Controller):
             return _verify_page(None, exc, "")
         return await self._answer(db_session, certificates, found, q)
 
-    @get("/verify/{serial:str}", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
+    @get(
+        "/verify/{serial:str}",
+        media_type=MediaType.HTML,
+        include_in_schema=False,
+        opt={"public": True, READ_ONLY: True},
+    )
     async def verify_page(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -189,7 +195,12 @@ class VerificationController(Controller):
     ) -> Response[Any]:
         return await self._answer(db_session, certificates, serial, q)
 
-    @get("/V/{serial:str}/{code:str}", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
+    @get(
+        "/V/{serial:str}/{code:str}",
+        media_type=MediaType.HTML,
+        include_in_schema=False,
+        opt={"public": True, READ_ONLY: True},
+    )
     async def short_page(
         self,
         db_session: NamedDependency[AsyncSession],

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import versions
 from registry.accounts.actor import Actor
 from registry.audit.schemas import AuditEventRead
+from registry.db import READ_ONLY
 from registry.models import Employment, Practitioner
 from registry.practitioners import service
 from registry.practitioners.schemas import (
@@ -18,7 +19,7 @@ from registry.practitioners.schemas import (
     EmploymentUpdate,
     PractitionerCreate,
     PractitionerDetail,
-    PractitionerSummary,
+    PractitionerPage,
     PractitionerUpdate,
     RevealRequest,
     RevealResult,
@@ -30,7 +31,7 @@ class PractitionerController(Controller):
     path = "/api/practitioners"
     tags = ["社工 practitioners"]
 
-    @get("/", summary="检索社工 (search)")
+    @get("/", summary="检索社工 (search)", opt={READ_ONLY: True})
     async def search(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -47,7 +48,7 @@ class PractitionerController(Controller):
         verification_status: FromQuery[VerificationStatus | None] = None,
         cursor: str | None = Parameter(default=None, max_length=20),
         limit: int = Parameter(default=50, ge=1, le=200),
-    ) -> Page[PractitionerSummary]:
+    ) -> PractitionerPage:
         filters = service.SearchFilters(
             name=name,
             name_match=name_match,
@@ -74,12 +75,12 @@ class PractitionerController(Controller):
         person = await service.create_practitioner(db_session, actor, data)
         return await service.practitioner_detail(db_session, actor, person.id)
 
-    @get("/{practitioner_id:int}", summary="社工档案")
+    @get("/{practitioner_id:int}", summary="社工档案", opt={READ_ONLY: True})
     async def get_practitioner(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
     ) -> Response[PractitionerDetail]:
-        detail = await service.practitioner_detail(db_session, actor, practitioner_id)
-        return await versions.tagged(db_session, Practitioner, practitioner_id, detail)
+        detail, etag = await service.practitioner_record(db_session, actor, practitioner_id)
+        return Response(detail, headers={"ETag": etag})
 
     @patch("/{practitioner_id:int}", summary="修改社工信息")
     async def update(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.bounds import Day
@@ -91,8 +92,11 @@ class PractitionerDetail(PractitionerRead):
     certifications: list[CertificationRead] = []
 
 
-class PractitionerSummary(BaseModel):
-    """A search result row: the ID number is masked; open the record for the rest."""
+class PractitionerSummary(msgspec.Struct, kw_only=True):
+    """A search result row: the ID number is masked; open the record for the rest.
+
+    A msgspec struct (Litestar encodes it natively), as the page below: fifty of them are built
+    and encoded for every search, about twenty times faster than as pydantic models."""
 
     id: int
     name: str
@@ -106,6 +110,15 @@ class PractitionerSummary(BaseModel):
     in_post: bool
     highest_level: Level | None
     highest_level_status: VerificationStatus | None
+
+
+class PractitionerPage(msgspec.Struct, kw_only=True):
+    """A page of search results, as ``registry.schemas.Page``."""
+
+    items: list[PractitionerSummary]
+    next_cursor: str | None
+    total: int
+    total_exact: bool
 
 
 class RevealRequest(BaseModel):
