@@ -121,7 +121,14 @@ def project_app() -> Any:
     from registry.app import create_app
     from registry.config import Settings
 
-    return create_app(Settings(), database_url=os.environ["REGISTRY_DATABASE_URL"])
+    app = create_app(Settings(), database_url=os.environ["REGISTRY_DATABASE_URL"])
+    if os.environ.get("BENCH_NO_JOBS"):
+        # The search and record rows measure serving alone: the queue workers (and the day's
+        # reminder run, which on the first start of a day judges every practitioner in the
+        # serving process) stay off there.
+        for worker in ("batch_worker", "import_worker", "reminder_worker"):
+            app.on_startup.remove(getattr(app.state, worker).start)
+    return app
 
 
 def bare_app() -> Any:
@@ -964,8 +971,12 @@ async def http_rows(
     saved = folder / "search-statements.pickle"
     saved.write_bytes(pickle.dumps(statements))
     ids = await record_ids(dsn)
+    report.notes.append(
+        "The search and record rows run the service with its queue workers off (certificate batches,"
+        " imports, the daily reminder run): they measure serving alone."
+    )
     for workers in args.http_workers:
-        project = start("project", url, str(folder / f"data-{workers}"), workers)
+        project = start("project", url, str(folder / f"data-{workers}"), workers, BENCH_NO_JOBS="1")
         bare = start("bare", url, str(folder / f"bare-{workers}"), workers, BENCH_SEARCH_STATEMENTS=str(saved))
         try:
             load = (args.clients, args.seconds, args.wrk_threads, workers)
