@@ -342,6 +342,16 @@ async def test_regions_and_organizations_are_chosen_by_name_and_codes_stay_in_th
     assert unknown.status_code == 200 and "找不到名为“不存在区”的区划" in unknown.text
     queue = await anonymous.get("/ce-queue", params={"region": "江岸区"}, headers=town.clerk)
     assert queue.status_code == 303 and queue.headers["location"] == f"/ce-queue?region={JIANGAN}"
+    # The dashboard too: chosen by name, the code in the URL; an unknown name said in Chinese.
+    app: Any = anonymous._transport.app  # type: ignore[attr-defined]
+    await app.state.summary_worker.drain()
+    dash = await anonymous.get("/dashboard", params={"region": "江岸区"}, headers=town.clerk)
+    assert dash.status_code == 303 and dash.headers["location"] == f"/dashboard?region={JIANGAN}"
+    board = await anonymous.get(dash.headers["location"], headers=town.clerk)
+    assert board.status_code == 200 and 'data-region-picker="region"' in board.text
+    assert 'value="湖北省武汉市江岸区"' in board.text and "区划代码" not in board.text
+    lost = await anonymous.get("/dashboard", params={"region": "不存在区"}, headers=town.clerk)
+    assert lost.status_code == 400 and "找不到名为“不存在区”的区划" in lost.text
 
 
 async def test_home_favicon_and_error_pages_speak_to_people(anonymous: httpx.AsyncClient, town: Town) -> None:

@@ -28,7 +28,7 @@ from registry.organizations.service import scope_choices
 from registry.payroll.service import region_month_totals
 from registry.practitioners import service as practitioners
 from registry.regions.codes import CODE_RE
-from registry.regions.service import resolve_region
+from registry.regions.service import region_options, resolve_region
 from registry.reports.summary import country_summary, figures_of, queue_refresh, rates_of, summary_for
 from registry.schemas import LABELS
 from registry.web.record import record_context
@@ -166,13 +166,20 @@ class Pages(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
-        region: Annotated[str | None, QueryParameter(name="region", max_length=6)] = None,
-    ) -> Template:
+        region: Annotated[str | None, QueryParameter(name="region", max_length=60)] = None,
+    ) -> Template | Redirect:
         """Read from the summary the queue worker keeps (``reports.summary``): one row, however
         many people the region has. None made yet: one is queued and the page says so."""
         actor.require("figures", "只有民政、津贴发放人员和系统管理员可以查看区域工作台。")
         today = clock.today()
-        code = region or _default_region(actor)
+        typed = (region or "").strip()
+        if typed and not CODE_RE.match(typed):
+            # A region chosen by name (the chooser without script): the code goes into the URL.
+            found_code = await resolve_region(db_session, typed)
+            if found_code is None:
+                raise RegistryError(f"找不到名为“{typed}”的区划，请从列表中选择。", code="unknown_region")
+            return _back("/dashboard", region=found_code)
+        code = typed or _default_region(actor)
         if code is None:
             # Whoever reads every region starts from the whole country, by province.
             found = await country_summary(db_session, actor, today.year)
@@ -186,6 +193,7 @@ class Pages(Controller):
                     "c": country,
                     "today": today,
                     "refreshed_at": _local(refreshed_at),
+                    "region_options": await region_options(db_session, actor.region_roots("figures")),
                     "province_rows": [(p.region_name, p.practitioners) for p in country.provinces],
                 },
             )
@@ -203,6 +211,7 @@ class Pages(Controller):
                 "rates": rates_of(row),
                 "today": today,
                 "refreshed_at": _local(row.refreshed_at),
+                "region_options": await region_options(db_session, actor.region_roots("figures")),
                 "months_rows": [(m["month"].strftime("%Y-%m"), float(m["total"])) for m in months],
                 "post_rows": [
                     (LABELS.get(k, k), v)
