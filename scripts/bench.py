@@ -122,12 +122,17 @@ def project_app() -> Any:
     from registry.config import Settings
 
     app = create_app(Settings(), database_url=os.environ["REGISTRY_DATABASE_URL"])
+    off = []
     if os.environ.get("BENCH_NO_JOBS"):
-        # The search and record rows measure serving alone: the queue workers (and the day's
-        # reminder run, which on the first start of a day judges every practitioner in the
-        # serving process) stay off there.
-        for worker in ("batch_worker", "import_worker", "reminder_worker"):
-            app.on_startup.remove(getattr(app.state, worker).start)
+        # The search and record rows measure serving alone: every queue worker stays off there.
+        off = ["batch_worker", "import_worker", "reminder_worker", "summary_worker"]
+    elif os.environ.get("BENCH_NO_DAILY"):
+        # The other rows keep the workers their jobs need (certificate batches, imports) but not
+        # the two daily runs, which on the first start of a day judge every practitioner (the
+        # summary's full refresh is measured as its own row).
+        off = ["reminder_worker", "summary_worker"]
+    for worker in off:
+        app.on_startup.remove(getattr(app.state, worker).start)
     return app
 
 
@@ -882,7 +887,7 @@ async def import_rows(report: Report, project: Server, dsn: str, token: str, row
         rss_before = project.memory()[0]
         project.reset_peak()
         t0 = time.perf_counter()
-        r = await client.post("/api/imports/", files={"data": (path.name, path.read_bytes(), bench_import_mime())})
+        r = await client.post("/api/imports/", files={"file": (path.name, path.read_bytes(), bench_import_mime())})
         assert r.status_code == 202, r.text
         job = await until_done(r.json()["id"])
         dry_s = time.perf_counter() - t0
@@ -1012,7 +1017,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         if args.only & {"search", "practitioner"}:
             await http_rows(report, args, url, dsn, token, user_id, Path(folder))
-        project = start("project", url, str(Path(folder) / "data"), args.workers)
+        project = start("project", url, str(Path(folder) / "data"), args.workers, BENCH_NO_DAILY="1")
         bare = start("bare", url, str(Path(folder) / "bare"), args.workers)
         try:
             idle = project.memory()[0]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import BigInteger, Select, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import CeAuditOutcome, CeRecordRow
@@ -24,5 +24,6 @@ async def struck_records(session: AsyncSession, practitioner_ids: Sequence[int])
     if not practitioner_ids:
         return set()
     latest = latest_outcomes().join(CeRecordRow, CeRecordRow.id == CeAuditOutcome.ce_record_id)
-    rows = await session.execute(latest.where(CeRecordRow.practitioner_id.in_(practitioner_ids)))
+    ids = bindparam("ids", list(practitioner_ids), type_=ARRAY(BigInteger))  # one parameter, any number
+    rows = await session.execute(latest.where(CeRecordRow.practitioner_id == func.any(ids)))
     return {rid for rid, outcome, _ in rows.all() if outcome == "struck"}

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from typing import NamedTuple
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.certifications.history import certs_of
-from registry.models import Employment, Organization, Practitioner
-from registry.rules.model import Decision, Facts, Spell
+from registry.rules.facts import driver_of, load_spells
+from registry.rules.model import Decision, Facts
 
 
 class Person(NamedTuple):
@@ -28,29 +26,17 @@ class Person(NamedTuple):
 async def load_people(
     session: AsyncSession, ids: list[int]
 ) -> tuple[dict[int, Person], dict[int, Facts], dict[int, str]]:
-    """People and their spells read with the driver (a province at once: its records are built
-    in C, SQLAlchemy's rows cost more than the reading), looked up by index from an array."""
-    conn = await session.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
+    """People, their spells and certificates (a province at once, read with the driver); the
+    payroll's facts need nothing else (no CE, pay or awards), so they are not read."""
     people = {
         r[0]: Person(*r)
-        for r in await driver.fetch(
+        for r in await (await driver_of(session)).fetch(
             "SELECT p.id, p.name, p.id_number, p.birth_date, p.education, p.region_code"
             " FROM unnest($1::bigint[]) AS w(pid) JOIN practitioner p ON p.id = w.pid",
             ids,
         )
     }
-    spells: dict[int, list[Spell]] = defaultdict(list)
-    org_names: dict[int, str] = {}
-    for pid, org, region, org_name, post_type, duty_level, start, end in await driver.fetch(
-        "SELECT e.practitioner_id, e.organization_id, o.region_code, o.name, e.post_type, e.duty_level,"
-        " e.in_post_from, e.in_post_to FROM unnest($1::bigint[]) AS w(pid)"
-        " JOIN employment e ON e.practitioner_id = w.pid JOIN organization o ON o.id = e.organization_id",
-        ids,
-    ):
-        spells[pid].append(Spell(org, region, post_type, duty_level, start, end))
-        org_names[org] = org_name
+    spells, org_names = await load_spells(session, list(people))
     certs = await certs_of(session, list(people))
     facts = {
         pid: Facts(
@@ -58,7 +44,7 @@ async def load_people(
             birth_date=p.birth_date,
             education=p.education,
             region_code=p.region_code,
-            spells=tuple(spells[pid]),
+            spells=tuple(spells.get(pid, ())),
             certs=tuple(certs.get(pid, ())),
         )
         for pid, p in people.items()
@@ -67,28 +53,8 @@ async def load_people(
 
 
 async def load_one(session: AsyncSession, practitioner_id: int) -> tuple[dict[int, Facts], dict[int, str]]:
-    person = await session.get(Practitioner, practitioner_id)
-    assert person is not None
-    rows = (
-        await session.execute(
-            select(Employment, Organization.region_code, Organization.name)
-            .join(Organization, Organization.id == Employment.organization_id)
-            .where(Employment.practitioner_id == practitioner_id)
-        )
-    ).all()
-    certs = (await certs_of(session, [practitioner_id])).get(practitioner_id, [])
-    fact = Facts(
-        practitioner_id=person.id,
-        birth_date=person.birth_date,
-        education=person.education,
-        region_code=person.region_code,
-        spells=tuple(
-            Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
-            for e, region, _ in rows
-        ),
-        certs=tuple(certs),
-    )
-    return {person.id: fact}, {e.organization_id: name for e, _, name in rows}
+    _, facts, org_names = await load_people(session, [practitioner_id])
+    return facts, org_names
 
 
 def findings_json(decision: Decision) -> str:

@@ -1,9 +1,12 @@
-"""Gathering one practitioner's facts for the evaluator (a handful of queries, no N+1)."""
+"""Gathering practitioners' facts for the evaluator: a handful of reads for any number of people
+(one person on a page, a chunk of thousands for the summary, a batch or a payroll run)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,16 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.accounts.actor import Actor
 from registry.ce_audit.struck import struck_records
 from registry.certifications.history import certs_of
-from registry.models import (
-    AwardRow,
-    CeRecordRow,
-    Employment,
-    Organization,
-    Practitioner,
-    Region,
-    SalaryBenchmarkRow,
-    SalaryRecordRow,
-)
+from registry.models import Region, SalaryBenchmarkRow
 from registry.practitioners.service import get_practitioner
 from registry.rules import evaluate
 from registry.rules.model import AwardHeld, Benchmark, CeRecord, Facts, Pay, Spell
@@ -40,42 +34,47 @@ async def _benchmarks(session: AsyncSession, codes: set[str]) -> tuple[Benchmark
     return tuple(Benchmark(b.region_code, b.year, b.basis, b.amount, b.source, name or "") for b, name in rows.all())
 
 
-def _status(record: CeRecordRow, struck: set[int]) -> str:
-    """A record an audit struck counts no more, whatever its verification said."""
-    return "struck" if record.id in struck else record.status
+class PersonLike(Protocol):
+    """What the evaluator needs of a person besides the related rows: a ``Practitioner`` or a
+    row read with the driver."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def birth_date(self) -> dt.date: ...
+    @property
+    def education(self) -> str: ...
+    @property
+    def region_code(self) -> str | None: ...
 
 
-async def load_facts(session: AsyncSession, person: Practitioner) -> Facts:
-    spells = (
-        await session.execute(
-            select(Employment, Organization.region_code)
-            .join(Organization, Organization.id == Employment.organization_id)
-            .where(Employment.practitioner_id == person.id)
-        )
-    ).all()
-    certs = (await certs_of(session, [person.id])).get(person.id, [])
-    ce = (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id == person.id))).all()
-    struck = await struck_records(session, [person.id])
-    pay = (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id == person.id))).all()
-    awards = (await session.scalars(select(AwardRow).where(AwardRow.practitioner_id == person.id))).all()
-    regions = {region for _, region in spells} | ({person.region_code} if person.region_code else set())
-    chain = {code for r in regions for code in (r, r[:4] + "00", r[:2] + "0000")}
-    benchmarks = await _benchmarks(session, chain)
-    return Facts(
-        practitioner_id=person.id,
-        birth_date=person.birth_date,
-        education=person.education,
-        region_code=person.region_code,
-        spells=tuple(
-            Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
-            for e, region in spells
-        ),
-        certs=tuple(certs),
-        ce=tuple(CeRecord(r.activity_date, r.hours, r.unit, r.category, _status(r, struck)) for r in ce),
-        pay={p.year: Pay(p.year, p.amount, p.period, p.status) for p in pay},
-        benchmarks=benchmarks,
-        awards=tuple(AwardHeld(a.programme, a.status, a.round or None) for a in awards),
-    )
+async def driver_of(session: AsyncSession) -> Any:
+    """The session's asyncpg connection: a chunk of thousands of people is read with the driver
+    (records built in C; SQLAlchemy's rows and ORM objects cost more than the reading)."""
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
+async def load_spells(session: AsyncSession, ids: list[int]) -> tuple[dict[int, list[Spell]], dict[int, str]]:
+    """Everyone's employment spells with their employer's region, and the employers' names."""
+    spells: dict[int, list[Spell]] = defaultdict(list)
+    names: dict[int, str] = {}
+    for pid, org, region, org_name, post_type, duty_level, start, end in await (await driver_of(session)).fetch(
+        "SELECT e.practitioner_id, e.organization_id, o.region_code, o.name, e.post_type, e.duty_level,"
+        " e.in_post_from, e.in_post_to FROM unnest($1::bigint[]) AS w(pid)"
+        " JOIN employment e ON e.practitioner_id = w.pid JOIN organization o ON o.id = e.organization_id"
+        " ORDER BY e.id",
+        ids,
+    ):
+        spells[pid].append(Spell(org, region, post_type, duty_level, start, end))
+        names[org] = org_name
+    return spells, names
+
+
+async def load_facts(session: AsyncSession, person: PersonLike) -> Facts:
+    return (await load_facts_many(session, [person]))[person.id]
 
 
 async def practitioner_decisions(
@@ -91,36 +90,40 @@ async def practitioner_decisions(
     )
 
 
-async def load_facts_many(session: AsyncSession, people: Sequence[Practitioner]) -> dict[int, Facts]:
-    """``load_facts`` for many people at once: the same six reads, each for all of them (a
-    chunk of a region for the dashboard or a batch), instead of six per person."""
+async def load_facts_many(session: AsyncSession, people: Sequence[PersonLike]) -> dict[int, Facts]:
+    """Everything the evaluator reads about these people (a chunk of a region for the
+    dashboard's summary, a reminder run or a batch; one person for a page): each kind of row
+    read once for all of them, by index, with the driver."""
     ids = [p.id for p in people]
     if not ids:
         return {}
-    spells: dict[int, list[Spell]] = {}
-    for e, region in (
-        await session.execute(
-            select(Employment, Organization.region_code)
-            .join(Organization, Organization.id == Employment.organization_id)
-            .where(Employment.practitioner_id.in_(ids))
-        )
-    ).all():
-        spells.setdefault(e.practitioner_id, []).append(
-            Spell(e.organization_id, region, e.post_type, e.duty_level, e.in_post_from, e.in_post_to)
-        )
+    driver = await driver_of(session)
+    spells, _ = await load_spells(session, ids)
     certs = await certs_of(session, ids)
-    ce: dict[int, list[CeRecord]] = {}
     struck = await struck_records(session, ids)
-    for r in (await session.scalars(select(CeRecordRow).where(CeRecordRow.practitioner_id.in_(ids)))).all():
-        ce.setdefault(r.practitioner_id, []).append(
-            CeRecord(r.activity_date, r.hours, r.unit, r.category, _status(r, struck))
-        )
-    pay: dict[int, dict[int, Pay]] = {}
-    for s in (await session.scalars(select(SalaryRecordRow).where(SalaryRecordRow.practitioner_id.in_(ids)))).all():
-        pay.setdefault(s.practitioner_id, {})[s.year] = Pay(s.year, s.amount, s.period, s.status)
-    awards: dict[int, list[AwardHeld]] = {}
-    for a in (await session.scalars(select(AwardRow).where(AwardRow.practitioner_id.in_(ids)))).all():
-        awards.setdefault(a.practitioner_id, []).append(AwardHeld(a.programme, a.status, a.round or None))
+    ce: dict[int, list[CeRecord]] = defaultdict(list)
+    for pid, rid, day, hours, unit, category, status in await driver.fetch(
+        "SELECT c.practitioner_id, c.id, c.activity_date, c.hours, c.unit, c.category, c.status"
+        " FROM unnest($1::bigint[]) AS w(pid) JOIN ce_record c ON c.practitioner_id = w.pid ORDER BY c.id",
+        ids,
+    ):
+        # A record an audit struck counts no more, whatever its verification said.
+        ce[pid].append(CeRecord(day, hours, unit, category, "struck" if rid in struck else status))
+    pay: dict[int, dict[int, Pay]] = defaultdict(dict)
+    # A year's rejected record gives way to the one that replaced it (one not rejected a year).
+    for pid, year, amount, period, status in await driver.fetch(
+        "SELECT s.practitioner_id, s.year, s.amount, s.period, s.status FROM unnest($1::bigint[]) AS w(pid)"
+        " JOIN salary_record s ON s.practitioner_id = w.pid ORDER BY s.status <> 'rejected', s.id",
+        ids,
+    ):
+        pay[pid][year] = Pay(year, amount, period, status)
+    awards: dict[int, list[AwardHeld]] = defaultdict(list)
+    for pid, programme, status, round_ in await driver.fetch(
+        "SELECT a.practitioner_id, a.programme, a.status, a.round FROM unnest($1::bigint[]) AS w(pid)"
+        " JOIN award a ON a.practitioner_id = w.pid ORDER BY a.id",
+        ids,
+    ):
+        awards[pid].append(AwardHeld(programme, status, round_ or None))
     regions = {s.region_code for ss in spells.values() for s in ss} | {p.region_code for p in people if p.region_code}
     chain = {code for r in regions for code in (r, r[:4] + "00", r[:2] + "0000")}
     benchmarks = await _benchmarks(session, chain)
