@@ -17,7 +17,14 @@ from registry import clock
 from registry.certifications.service import verify_certification
 from registry.db import SERVICE_LOGIN
 from registry.demo import seed_demo
-from registry.models import Certification, Organization, Practitioner, RegionSummary, SummaryRefresh
+from registry.models import (
+    Certification,
+    Organization,
+    Practitioner,
+    PractitionerOutcome,
+    RegionSummary,
+    SummaryRefresh,
+)
 from registry.practitioners.schemas import EmploymentCreate, PractitionerCreate
 from registry.practitioners.service import create_practitioner
 from registry.reports.jobs import SummaryWorker
@@ -162,6 +169,28 @@ async def test_a_write_queues_a_refresh_that_changes_exactly_the_affected_figure
         assert after[code].figures["certified_by_level"] != before[code]["figures"]["certified_by_level"]
     for code in affected:
         await _assert_as_computed_now(session, after[code])
+
+
+async def test_a_refresh_naming_more_people_than_a_statement_takes_parameters_runs(
+    session: AsyncSession, session_maker: async_sessionmaker[AsyncSession], demo: None
+) -> None:
+    """An import of 100,000 people queues one refresh naming them all (found by the national
+    benchmark: the refresh failed, a parameter per id passing PostgreSQL's 32,767)."""
+    await _refresh(session_maker, session)
+    person = (await session.scalars(select(Practitioner).order_by(Practitioner.id).limit(1))).one()
+    outcome = await session.get(PractitionerOutcome, person.id)
+    assert outcome is not None
+    await session.delete(outcome)  # judged again only if the refresh reaches them
+    ids = [person.id, *range(10**9, 10**9 + 40_000)]  # the others are gone (deleted since)
+    session.add(SummaryRefresh(kind="delta", practitioner_ids=ids))
+    await session.commit()
+    assert await SummaryWorker(session_maker).drain() == 1
+    session.expunge_all()
+    job = (await session.scalars(select(SummaryRefresh).where(SummaryRefresh.kind == "delta"))).one()
+    assert job.status == "done", job.error
+    assert await session.get(PractitionerOutcome, person.id) is not None
+    row = (await _rows(session))[str(person.region_code)]
+    await _assert_as_computed_now(session, row)
 
 
 async def test_the_page_reads_the_summary_says_when_and_says_so_when_there_is_none(

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Select, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import clock
@@ -202,18 +202,23 @@ async def refresh_regions(
     book = book or await rule_book(session)
     ids = sorted(set(practitioner_ids))
     codes = {c for c in region_codes if c}
-    if ids:
+    for start in range(0, len(ids), CHUNK):
+        # An import of a hundred thousand people queues them all: judged a chunk at a time, the
+        # ids bound as one array (a parameter each would pass PostgreSQL's limit of 32,767).
+        chunk = bindparam("ids", ids[start : start + CHUNK], type_=ARRAY(BigInteger))
         codes.update(
             c
             for c in (
                 await session.scalars(
-                    select(PractitionerOutcome.region_code).where(PractitionerOutcome.practitioner_id.in_(ids))
+                    select(PractitionerOutcome.region_code).where(
+                        PractitionerOutcome.practitioner_id == func.any(chunk)
+                    )
                 )
             ).all()
             if c
         )
         # A deleted person leaves nothing to judge: their outcome went with them (cascade).
-        people = list((await session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))).all())
+        people = (await session.execute(_people().where(Practitioner.id == func.any(chunk)))).all()
         codes |= await judge(session, people, book, as_of)
     regions = await _existing(session, codes)
     judged = len(ids)
