@@ -25,7 +25,7 @@ from registry.certificates.jobs import BatchWorker
 from registry.certificates.service import CertContext
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
-from registry.db import READ_ONLY, create_engine, create_session_maker
+from registry.db import CACHED_PLANS, READ_ONLY, create_engine, create_session_maker
 from registry.education.controllers import EducationController
 from registry.imports.controllers import ImportController
 from registry.imports.jobs import ImportWorker
@@ -70,8 +70,10 @@ async def _provide_session(state: State, request: Request[Any, Any, Any]) -> Asy
     inner generator iterated with ``async for`` would not receive the exception, and would be
     rolled back only later, by the garbage collector.)
     """
-    reader = state.read_session_maker
-    maker = reader if reader is not None and request.route_handler.opt.get(READ_ONLY) else state.session_maker
+    opt = request.route_handler.opt
+    maker = state.session_maker
+    if opt.get(READ_ONLY) and state.read_session_maker is not None:
+        maker = state.cached_session_maker if opt.get(CACHED_PLANS) else state.read_session_maker
     session = maker()
     try:
         yield session
@@ -93,17 +95,22 @@ def create_app(
     (tests bind one to a connection that is rolled back afterwards)."""
     url = database_url or settings.database_url
     engine: AsyncEngine | None = None
+    cached_engine: AsyncEngine | None = None
     read_session_maker: async_sessionmaker[AsyncSession] | None = None
+    cached_session_maker: async_sessionmaker[AsyncSession] | None = None
     if session_maker is None:
         if url is None:
             raise ValueError("create_app needs a database URL or a session maker")
         engine = create_engine(url, pool_size=settings.db_pool_size)
         session_maker = create_session_maker(engine)
         read_session_maker = create_session_maker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        cached_engine = create_engine(url, pool_size=max(2, settings.db_pool_size // 2), cached_plans=True)
+        cached_session_maker = create_session_maker(cached_engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     async def dispose_engine() -> None:
-        if engine is not None:
-            await engine.dispose()
+        for each in (engine, cached_engine):
+            if each is not None:
+                await each.dispose()
 
     def configure_jinja(engine_: JinjaTemplateEngine) -> None:
         engine_.engine.globals["LABELS"] = LABELS
@@ -127,6 +134,7 @@ def create_app(
         "settings": settings,
         "session_maker": session_maker,
         "read_session_maker": read_session_maker,
+        "cached_session_maker": cached_session_maker,
         "certificates": certificates,
         "batch_worker": worker,
         "import_worker": importer,

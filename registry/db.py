@@ -33,14 +33,21 @@ SERVER_SETTINGS = {
 # own, without the BEGIN and COMMIT round trips around them (when the app has its own engine;
 # tests bind every request to one rolled-back connection).
 READ_ONLY = "read_only"
+# A read-only handler marked ``opt={READ_ONLY: True, CACHED_PLANS: True}`` sends statements of a
+# fixed shape looked up by key (a record by id, a certificate by serial): they run on connections
+# that keep PostgreSQL's plan of each prepared statement (``plan_cache_mode = auto``). Planning
+# the record's statement took 3-7 ms against 0.5 ms running it (measured on 2,000,000 people);
+# the name search, whose cached generic plan would not see the name, stays on the others.
+CACHED_PLANS = "cached_plans"
 
 
-def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, cached_plans: bool = False, **kwargs: Any) -> AsyncEngine:
+    settings = {**SERVER_SETTINGS, "plan_cache_mode": "auto"} if cached_plans else dict(SERVER_SETTINGS)
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        connect_args={"server_settings": dict(SERVER_SETTINGS)},
+        connect_args={"server_settings": settings},
         **kwargs,
     )
 

@@ -23,7 +23,7 @@ from registry.certificates.schemas import (
 )
 from registry.certificates.service import CertContext
 from registry.certificates.signing import SHORT_PREFIX
-from registry.db import READ_ONLY
+from registry.db import CACHED_PLANS, READ_ONLY
 from registry.errors import RegistryError
 
 Qr = Annotated[str | None, QueryParameter(name="q", max_length=1000)]
@@ -151,7 +151,11 @@ class VerificationController(Controller):
 
     tags = ["核验 verification"]
 
-    @get("/api/verify/{serial:str}", summary="公开核验（无需登录）", opt={"public": True, READ_ONLY: True})
+    @get(
+        "/api/verify/{serial:str}",
+        summary="公开核验（无需登录）",
+        opt={"public": True, READ_ONLY: True, CACHED_PLANS: True},
+    )
     async def verify_api(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -161,7 +165,12 @@ class VerificationController(Controller):
     ) -> PublicStatus:
         return await service.public_status(db_session, certificates, serial, q)
 
-    @get("/verify", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True, READ_ONLY: True})
+    @get(
+        "/verify",
+        media_type=MediaType.HTML,
+        include_in_schema=False,
+        opt={"public": True, READ_ONLY: True, CACHED_PLANS: True},
+    )
     async def verify_form(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -184,7 +193,7 @@ class VerificationController(Controller):
         "/verify/{serial:str}",
         media_type=MediaType.HTML,
         include_in_schema=False,
-        opt={"public": True, READ_ONLY: True},
+        opt={"public": True, READ_ONLY: True, CACHED_PLANS: True},
     )
     async def verify_page(
         self,
@@ -199,7 +208,7 @@ class VerificationController(Controller):
         "/V/{serial:str}/{code:str}",
         media_type=MediaType.HTML,
         include_in_schema=False,
-        opt={"public": True, READ_ONLY: True},
+        opt={"public": True, READ_ONLY: True, CACHED_PLANS: True},
     )
     async def short_page(
         self,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import versions
 from registry.accounts.actor import Actor
 from registry.audit.schemas import AuditEventRead
-from registry.db import READ_ONLY
+from registry.db import CACHED_PLANS, READ_ONLY
 from registry.models import Employment, Practitioner
 from registry.practitioners import service
 from registry.practitioners.schemas import (
@@ -75,7 +75,7 @@ class PractitionerController(Controller):
         person = await service.create_practitioner(db_session, actor, data)
         return await service.practitioner_detail(db_session, actor, person.id)
 
-    @get("/{practitioner_id:int}", summary="社工档案", opt={READ_ONLY: True})
+    @get("/{practitioner_id:int}", summary="社工档案", opt={READ_ONLY: True, CACHED_PLANS: True})
     async def get_practitioner(
         self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
     ) -> Response[PractitionerDetail]:

@@ -315,7 +315,9 @@ _PERIOD_FIELDS = tuple(f for f in PeriodRead.model_fields if hasattr(Certificati
 
 
 def _json_list(*pairs: Any, order_by: Any) -> Any:
-    """json_agg of json_build_object(pairs), ordered; '[]' when there are none."""
+    """json_agg of json_build_object(pairs), ordered; '[]' when there are none. The keys (names
+    of this module's own fields) are written into the statement, not sent as parameters."""
+    pairs = tuple(literal_column(f"'{x}'") if isinstance(x, str) else x for x in pairs)
     return func.coalesce(
         func.json_agg(aggregate_order_by(func.json_build_object(*pairs), *order_by)), literal_column("'[]'::json")
     )

@@ -14,7 +14,7 @@ from registry.accounts import service as accounts
 from registry.accounts.actor import Actor
 from registry.accounts.schemas import PasswordChange
 from registry.certificates.service import CertContext
-from registry.db import READ_ONLY
+from registry.db import CACHED_PLANS, READ_ONLY
 from registry.selfservice import service
 from registry.selfservice.schemas import MeResponse
 
@@ -23,7 +23,7 @@ class MeController(Controller):
     path = "/api/me"
     tags = ["本人 self-service"]
 
-    @get("", summary="我的账户与档案", opt={READ_ONLY: True})
+    @get("", summary="我的账户与档案", opt={READ_ONLY: True, CACHED_PLANS: True})
     async def me(self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> MeResponse:
         return await service.me(db_session, actor)
 
