@@ -44,3 +44,35 @@ def test_accounts_keeps_only_accounts() -> None:
     assert not found, f"accounts reaches up into other features: {sorted(found)}"
     # and self-service is where /me lives
     assert "registry.selfservice.controllers" in _imports(PACKAGE / "app.py")
+
+
+def test_the_summary_keeps_class_hours_and_hours_apart_and_says_why() -> None:
+    """学时 and 小时 are shown as the proofs give them, never added up (a 学时 is 45 minutes);
+    when both appear, the page says so in words."""
+    import datetime as dt
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from jinja2 import Environment, FileSystemLoader
+
+    from registry.app import TEMPLATES
+    from registry.rules.plain import plain
+    from registry.web.record import ce_summary
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    env.filters["plain"] = plain
+    template = env.get_template("me/_summary.html")
+
+    def page(*records: tuple[str, str, str]) -> str:
+        rows = [SimpleNamespace(hours=Decimal(h), unit=u, status=s) for h, u, s in records]
+        return template.render(
+            decisions=SimpleNamespace(decisions=[]), ce_summary=ce_summary(rows), today=dt.date(2026, 12, 2)
+        )
+
+    both = page(
+        ("6", "学时", "verified"), ("2.5", "学时", "verified"), ("4", "小时", "verified"), ("3", "小时", "pending")
+    )
+    assert "已核验 8.5 学时、4 小时" in both and "另有 1 条等待核验" in both
+    assert "每学时 45 分钟" in both
+    one = page(("6", "学时", "verified"))
+    assert "已核验 6 学时" in one and "45 分钟" not in one
