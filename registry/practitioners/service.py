@@ -377,7 +377,13 @@ def _detail_statement(unrestricted: bool, grants: tuple[Grant, ...]) -> Any:
     scope = practitioner_scope(Actor(None, "", "", grants=grants, unrestricted=unrestricted), "read")
     spells, certs = _detail_parts()
     return (
-        select(Practitioner, Region.full_name, spells, certs, literal_column("practitioner.xmin::text").label("xmin"))
+        select(
+            *Practitioner.__table__.columns,
+            Region.full_name.label("region_name"),
+            spells,
+            certs,
+            literal_column("practitioner.xmin::text").label("xmin"),
+        )
         .outerjoin(Region, Region.code == Practitioner.region_code)
         .where(Practitioner.id == bindparam("practitioner_id", type_=Integer), scope)
     )
@@ -389,12 +395,16 @@ async def practitioner_record(
     """The record with its spells and certificates, and its version (``ETag``), in one statement
     (the busiest read of the API: one round trip instead of five)."""
     today = today or clock.today()
+    # Columns on the session's connection, not ORM objects: nothing here is changed or kept.
+    connection = await session.connection()
     row = (
-        await session.execute(_detail_statement(actor.unrestricted, actor.grants), {"practitioner_id": practitioner_id})
+        await connection.execute(
+            _detail_statement(actor.unrestricted, actor.grants), {"practitioner_id": practitioner_id}
+        )
     ).one_or_none()
     if row is None:
         raise NotFound(f"社工 {practitioner_id} 不存在或不在您的管辖范围内。", code="practitioner_not_found")
-    person, region_name = row[0], row[1]
+    person, region_name = row, row.region_name
     employments = []
     for spell in _json(row.spells):
         read = EmploymentRead.model_validate(spell)
@@ -424,7 +434,8 @@ def _json(value: Any) -> list[dict[str, Any]]:
     return parsed
 
 
-def practitioner_read(person: Practitioner) -> PractitionerRead:
+def practitioner_read(person: Any) -> PractitionerRead:
+    """From a ``Practitioner`` or a row of its columns."""
     return PractitionerRead(
         id=person.id,
         name=person.name,
