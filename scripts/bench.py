@@ -1037,7 +1037,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             if "payroll" in args.only:
                 await payroll_all_paid_row(report, url)
             # Last: writing and deleting a million lines leaves the autovacuum busy for minutes.
-            if "payroll" in args.only and run_id is not None:
+            if "million" in args.only and run_id is not None:
                 await million_rows(report, project, dsn, token, run_id, month, args.export_lines)
         finally:
             project.stop()
@@ -1078,7 +1078,9 @@ def main() -> None:
     parser.add_argument("--certificates", type=int, default=40)
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument(
-        "--only", default="search,practitioner,dashboard,payroll,certificates,import", help="comma-separated subset"
+        "--only",
+        default="search,practitioner,dashboard,payroll,certificates,import,million",
+        help="comma-separated subset (million: the 1,000,000-line exports, after a payroll run)",
     )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="Markdown file to update ('' to skip)")
     parser.add_argument("--serve", choices=["project", "bare"], help=argparse.SUPPRESS)
