@@ -85,6 +85,43 @@ async def _provide_session(state: State, request: Request[Any, Any, Any]) -> Asy
         await session.close()
 
 
+def app_state(
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    *,
+    engine: AsyncEngine | None = None,
+    read_session_maker: async_sessionmaker[AsyncSession] | None = None,
+    cached_session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> dict[str, Any]:
+    """The app's state: its settings, sessions, workers, metrics and limits. The tests give each
+    test a state of its own on one app built once (building the routes takes a second or more)."""
+    certificates = CertContext(settings)
+    # Runs queued certificate batches; started with the server (not by tests, which drain it).
+    worker = BatchWorker(session_maker, certificates)
+    # Runs queued imports (dry runs and commits), likewise.
+    importer = ImportWorker(session_maker, settings)
+    # Computes each day's reminders (and emails them), likewise.
+    reminders = ReminderWorker(session_maker, settings)
+    # Keeps the dashboard's summary per region (the day's full refresh, and after each write).
+    summaries = SummaryWorker(session_maker, settings.job_heartbeat_seconds)
+    metrics = Metrics(engine)
+    for job_worker in (worker, importer, reminders, summaries):
+        job_worker.observer = metrics.observe_job
+    return {
+        "metrics": metrics,
+        "settings": settings,
+        "session_maker": session_maker,
+        "read_session_maker": read_session_maker,
+        "cached_session_maker": cached_session_maker,
+        "certificates": certificates,
+        "batch_worker": worker,
+        "import_worker": importer,
+        "reminder_worker": reminders,
+        "summary_worker": summaries,
+        "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
+    }
+
+
 def create_app(
     settings: Settings,
     *,
@@ -119,31 +156,15 @@ def create_app(
         engine_.engine.globals["CHINA"] = clock.CHINA
         engine_.engine.filters["plain"] = plain
 
-    certificates = CertContext(settings)
-    # Runs queued certificate batches; started with the server (not by tests, which drain it).
-    worker = BatchWorker(session_maker, certificates)
-    # Runs queued imports (dry runs and commits), likewise.
-    importer = ImportWorker(session_maker, settings)
-    # Computes each day's reminders (and emails them), likewise.
-    reminders = ReminderWorker(session_maker, settings)
-    # Keeps the dashboard's summary per region (the day's full refresh, and after each write).
-    summaries = SummaryWorker(session_maker, settings.job_heartbeat_seconds)
-    metrics = Metrics(engine)
-    for job_worker in (worker, importer, reminders, summaries):
-        job_worker.observer = metrics.observe_job
-    state: dict[str, Any] = {
-        "metrics": metrics,
-        "settings": settings,
-        "session_maker": session_maker,
-        "read_session_maker": read_session_maker,
-        "cached_session_maker": cached_session_maker,
-        "certificates": certificates,
-        "batch_worker": worker,
-        "import_worker": importer,
-        "reminder_worker": reminders,
-        "summary_worker": summaries,
-        "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
-    }
+    state = app_state(
+        settings,
+        session_maker,
+        engine=engine,
+        read_session_maker=read_session_maker,
+        cached_session_maker=cached_session_maker,
+    )
+    worker, importer = state["batch_worker"], state["import_worker"]
+    reminders, summaries = state["reminder_worker"], state["summary_worker"]
     return Litestar(
         route_handlers=[
             SystemController,

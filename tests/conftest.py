@@ -18,23 +18,30 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from registry import migrate
-from registry.app import create_app
+from registry.app import app_state, create_app
 from registry.config import Settings
 from registry.db import SERVICE_LOGIN, EmbeddedPostgres, create_engine, provision_service_role, with_credentials
 
 TEST_DB = os.environ.get("REGISTRY_TEST_DB", "registry_test")
 
 
-async def _recreate(admin_url: str, name: str) -> None:
+async def _recreate(admin_url: str, name: str, template: str | None = None) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if template is None:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            # A copy may only be made while nobody is connected to the template.
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", template)
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await conn.close()
 
@@ -56,10 +63,29 @@ class TestDatabases:
         # a password of this run's own).
         self.service_password = self.server.service_password() if self.server else secrets.token_urlsafe(24)
         asyncio.run(provision_service_role(admin, self.service_password))
+        self.template: str | None = None
 
     def fresh(self, name: str) -> str:
         """A new empty database; its owner's URL (migrate it with ``registry.cli.migrate``)."""
         asyncio.run(_recreate(self.admin_url, name))
+        return self._url(name)
+
+    def migrated(self, name: str) -> str:
+        """A new database as ``registry.cli.migrate`` leaves an empty one (schema at head,
+        regions and the rule catalogue loaded); its owner's URL. The migrations run once per
+        run, into a template database; each database is a copy of it (CREATE DATABASE …
+        TEMPLATE: a fraction of a second, where migrating takes seconds).
+        tests/test_migrations.py still migrates an empty database step by step."""
+        if self.template is None:
+            from registry.cli import migrate as migrate_and_load
+
+            template = f"{TEST_DB}_template"
+            migrate_and_load(self.fresh(template))
+            self.template = template
+        asyncio.run(_recreate(self.admin_url, name, self.template))
+        return self._url(name)
+
+    def _url(self, name: str) -> str:
         base, _, _ = self.admin_url.rpartition("/")
         return f"{base}/{name}"
 
@@ -85,11 +111,7 @@ def databases() -> Iterator[TestDatabases]:
 
 @pytest.fixture(scope="session")
 def database_url(databases: TestDatabases) -> str:
-    url = databases.fresh(TEST_DB)
-    from registry.cli import migrate as migrate_and_load
-
-    migrate_and_load(url)
-    return url
+    return databases.migrated(TEST_DB)
 
 
 @pytest.fixture(scope="session")
@@ -146,11 +168,24 @@ async def session(session_maker: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield s
 
 
+@pytest.fixture(scope="session")
+def routes() -> Litestar:
+    """The app, built once per run: Litestar's registration of its 300-odd handlers takes a
+    second or more, which every test using the app paid before. Each test gives it a state of its
+    own (``anonymous``)."""
+    return create_app(Settings(), session_maker=async_sessionmaker())
+
+
 @pytest.fixture
-async def anonymous(session_maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[httpx.AsyncClient]:
+async def anonymous(
+    routes: Litestar, session_maker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    # The state create_app gives a new app (settings, sessions, workers, metrics, limits), new for
+    # this test and bound to its rolled-back connection: nothing carries over from another test.
+    app = routes
+    app.state = State(app_state(Settings(), session_maker))
     # httpx's ASGI transport runs the app on the test's own event loop, which the rolled-back
     # connection belongs to (Litestar's test client would run it on a portal thread's loop).
-    app = create_app(Settings(), session_maker=session_maker)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

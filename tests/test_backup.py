@@ -50,11 +50,9 @@ async def _facts(url: str) -> dict[str, object]:
 
 
 def test_backup_and_restore_into_a_fresh_server(databases: TestDatabases, tmp_path: Path) -> None:
-    from registry.cli import migrate
     from tests.test_payroll_concurrency import _scenario
 
-    url = databases.fresh("registry_backup_source")
-    migrate(url)
+    url = databases.migrated("registry_backup_source")
     run_id = asyncio.run(_scenario(databases.service(url)))
     source = {**databases.env(url), "REGISTRY_DATA_DIR": str(tmp_path / "source")}
     closed = _registry(source, "payroll", "close", str(run_id), "--user", "cc-clerk")

@@ -140,10 +140,7 @@ def serve(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    url = databases.fresh("registry_browser")
-    from registry.cli import migrate
-
-    migrate(url)
+    url = databases.migrated("registry_browser")
     person_id = asyncio.run(_seed(url))
     with serve(databases.service(url), tmp_path_factory) as base:
         yield Live(base, person_id)

@@ -117,10 +117,7 @@ async def _seed(url: str) -> int:
 
 @pytest.fixture(scope="module")
 def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    url = databases.fresh("registry_browser_daily")
-    from registry.cli import migrate
-
-    migrate(url)
+    url = databases.migrated("registry_browser_daily")
     holder = asyncio.run(_seed(url))
     with serve(databases.service(url), tmp_path_factory) as base:
         yield Live(base, holder)

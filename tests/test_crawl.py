@@ -40,10 +40,7 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def base(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = databases.fresh("registry_crawl")
-    from registry.cli import migrate
-
-    migrate(url)
+    url = databases.migrated("registry_crawl")
     asyncio.run(_seed(url))
     with serve(databases.service(url), tmp_path_factory) as address:
         yield address

@@ -57,12 +57,9 @@ async def _facts(dsn: str) -> dict[str, Any]:
 
 
 def test_generated_registry_is_valid_realistic_and_reproducible(databases: TestDatabases) -> None:
-    from registry.cli import migrate
-
     dsns = []
     for name in ("registry_dataset_a", "registry_dataset_b"):
-        url = databases.fresh(name)
-        migrate(url)
+        url = databases.migrated(name)
         dsns.append(url.replace("postgresql+asyncpg://", "postgresql://"))
     made = asyncio.run(generate(dsns[0], 3000, seed=7, today=TODAY))
     assert made.practitioners == made.tables["practitioner"] == 3000

@@ -104,11 +104,7 @@ async def test_the_start_up_check_accepts_the_service_role_and_refuses_the_owner
 
 @pytest.fixture(scope="module")
 def roles_db(databases: TestDatabases) -> str:
-    from registry.cli import migrate
-
-    url = databases.fresh("registry_roles_test")
-    migrate(url)
-    return url
+    return databases.migrated("registry_roles_test")
 
 
 async def _as_owner(url: str, *statements: str) -> None:

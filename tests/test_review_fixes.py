@@ -417,8 +417,5 @@ async def _same_back_pay_at_once(url: str) -> list[str]:
 
 
 def test_the_same_back_pay_added_to_two_drafts_at_once(databases: TestDatabases) -> None:
-    url = databases.fresh("registry_review_fixes_concurrency")
-    from registry.cli import migrate
-
-    migrate(url)
+    url = databases.migrated("registry_review_fixes_concurrency")
     assert asyncio.run(_same_back_pay_at_once(databases.service(url))) == ["adjustment_pending", "ok"]

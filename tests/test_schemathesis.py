@@ -71,10 +71,7 @@ async def _tokens(url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def live(databases: TestDatabases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    url = databases.fresh("registry_fuzz")
-    from registry.cli import migrate
-
-    migrate(url)
+    url = databases.migrated("registry_fuzz")
     tokens = asyncio.run(_tokens(url))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
