@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from registry import clock
+from registry.db import driver_fetch
 from registry.models import Certification, CertificationPeriod
 from registry.rules.model import Cert, Period
 
@@ -65,28 +66,28 @@ def period_fact(p: Any) -> Period:
 
 
 async def certs_of(session: AsyncSession, practitioner_ids: Collection[int]) -> dict[int, list[Cert]]:
-    """Every certificate of these people with its periods in force: two reads by index."""
+    """Every certificate of these people with its periods in force: two reads by index, run with
+    the driver (a payroll run reads a province's certificates at once)."""
     if not practitioner_ids:
         return {}
     ids = bindparam("ids", list(practitioner_ids), type_=ARRAY(BigInteger))
-    rows = (
-        await session.execute(
-            select(
-                Certification.id,
-                Certification.practitioner_id,
-                Certification.level,
-                Certification.certificate_number,
-                Certification.verification_status,
-                Certification.verified_on,
-                Certification.verified_at,
-            ).where(Certification.practitioner_id == func.any(ids))
-        )
-    ).all()
+    rows = await driver_fetch(
+        session,
+        select(
+            Certification.id,
+            Certification.practitioner_id,
+            Certification.level,
+            Certification.certificate_number,
+            Certification.verification_status,
+            Certification.verified_on,
+            Certification.verified_at,
+        ).where(Certification.practitioner_id == func.any(ids)),
+    )
     periods: dict[int, list[Period]] = defaultdict(list)
     if rows:
-        cids = bindparam("cids", [r.id for r in rows], type_=ARRAY(BigInteger))
-        # Columns, not ORM objects: a payroll run reads a province's periods at once.
-        for p in await session.execute(
+        cids = bindparam("cids", [r[0] for r in rows], type_=ARRAY(BigInteger))
+        for cid, kind, start, end, authority, note in await driver_fetch(
+            session,
             select(
                 CertificationPeriod.certification_id,
                 CertificationPeriod.kind,
@@ -96,19 +97,19 @@ async def certs_of(session: AsyncSession, practitioner_ids: Collection[int]) -> 
                 CertificationPeriod.note,
             )
             .where(CertificationPeriod.certification_id == func.any(cids), in_force())
-            .order_by(CertificationPeriod.start_date, CertificationPeriod.id)
+            .order_by(CertificationPeriod.start_date, CertificationPeriod.id),
         ):
-            periods[p.certification_id].append(period_fact(p))
+            periods[cid].append(Period(kind, start, end, authority, note))
     out: dict[int, list[Cert]] = defaultdict(list)
-    for r in rows:
-        out[r.practitioner_id].append(
+    for cid, pid, level, number, status, verified_on, verified_at in rows:
+        out[pid].append(
             Cert(
-                r.id,
-                r.level,
-                r.certificate_number,
-                r.verification_status,
-                verified_on=verified_day(r.verified_on, r.verified_at),
-                periods=tuple(periods.get(r.id, ())),
+                cid,
+                level,
+                number,
+                status,
+                verified_on=verified_day(verified_on, verified_at),
+                periods=tuple(periods.get(cid, ())),
             )
         )
     return out

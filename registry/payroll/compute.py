@@ -4,8 +4,10 @@ since the previous closed run and why."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sqlalchemy import delete, or_, select, text, update
@@ -105,8 +107,36 @@ async def compute(session: AsyncSession, actor: Actor, run_id: int) -> PayrollRu
     return run
 
 
+_gc_pauses = {"count": 0, "was_enabled": True}
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a run is computed. A province's facts are
+    some half a million objects that all live until the end of the run, and the collector's
+    full passes over them while they are built took as long again as building them (100,000
+    people: 1.7 s of CPU read with it paused, 3.5 s without). Reference counting still frees
+    whatever is dropped; cycles made meanwhile (by other requests too) are collected once it
+    resumes, when the last run computing in this process ends."""
+    if _gc_pauses["count"] == 0:
+        _gc_pauses["was_enabled"] = gc.isenabled()
+        gc.disable()
+    _gc_pauses["count"] += 1
+    try:
+        yield
+    finally:
+        _gc_pauses["count"] -= 1
+        if _gc_pauses["count"] == 0 and _gc_pauses["was_enabled"]:
+            gc.enable()
+
+
 async def compute_lines(session: AsyncSession, actor: Actor, run: PayrollRun) -> dict[str, Any]:
     """(Re)write the regular lines of a locked draft; returns what the audit event tells."""
+    with gc_paused():
+        return await _compute_lines(session, actor, run)
+
+
+async def _compute_lines(session: AsyncSession, actor: Actor, run: PayrollRun) -> dict[str, Any]:
     previous = await previous_closed(session, run)
     run.previous_run_id = previous.id if previous else None
     await session.execute(
@@ -196,24 +226,27 @@ async def _regular_lines(
     versions: dict[str, int],
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Each candidate judged in turn; a paid one's line is yielded (and kept in ``records``),
-    every decision is kept in ``decisions`` (to say why someone dropped out)."""
+    the decision on each one not paid is kept in ``decisions`` (to say why someone dropped out;
+    the paid ones' are not kept: 100,000 decisions are a million objects)."""
     lo, hi = subtree_bounds(run.region_code)
-    year, month = run.month.year, run.month.month
+    # Plain locals: the run's ORM attributes would be looked up through SQLAlchemy per person.
+    run_id, run_month, cutoff, user_id = run.id, run.month, run.cutoff, actor.user_id
+    year, month = run_month.year, run_month.month
     for pid in sorted(people):
         person, fact = people[pid], facts[pid]
-        spell = fact.spell_on(run.cutoff)
         decision = evaluate.allowance(fact, book, year, month)
-        decisions[pid] = decision
-        if not decision.outcome or spell is None or not (lo <= spell.region_code <= hi):
+        spell = fact.spell_on(cutoff) if decision.outcome else None
+        if spell is None or not (lo <= spell.region_code <= hi):
+            decisions[pid] = decision  # why they are not paid (if the previous run paid them)
             continue
-        cert = evaluate.best_valid_cert(fact, run.cutoff)
+        cert = decision.cert  # the best valid certificate on the cut-off day, as judged
         assert cert is not None
         assert decision.amount is not None
         rule = decision.findings[0]
         for f in decision.findings:
             versions[f.rule_id] = f.version
         line = (
-            run.id,
+            run_id,
             len(records) + 1,
             "regular",
             pid,
@@ -224,7 +257,7 @@ async def _regular_lines(
             spell.organization_id,
             org_names.get(spell.organization_id, ""),
             spell.region_code,
-            run.month,
+            run_month,
             decision.amount,
             rule.rule_id,
             rule.version,
@@ -233,7 +266,7 @@ async def _regular_lines(
             None,
             None,
             None,
-            actor.user_id,
+            user_id,
             True,
         )
         records.append(line)

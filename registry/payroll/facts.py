@@ -4,9 +4,9 @@ objects), and how a decision is written on a line (依据 and the findings)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import NamedTuple
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.certifications.history import certs_of
@@ -58,7 +58,8 @@ async def load_one(session: AsyncSession, practitioner_id: int) -> tuple[dict[in
 
 
 def findings_json(decision: Decision) -> str:
-    return json.dumps(
+    """The findings as JSON for the JSONB column (msgspec: a payroll run writes one per line)."""
+    return _JSON.encode(
         [
             {
                 "rule_ref": f.rule_ref,
@@ -69,9 +70,11 @@ def findings_json(decision: Decision) -> str:
                 "citation": f.citation,
             }
             for f in decision.findings
-        ],
-        ensure_ascii=False,
-    )
+        ]
+    ).decode()
+
+
+_JSON = msgspec.json.Encoder()
 
 
 def basis_of(decision: Decision) -> str:

@@ -175,7 +175,7 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int, *, entitled: 
             + "。"
         )
         amount = ZERO
-    return Decision("allowance", period, eligible, summary, tuple(findings), amount=amount)
+    return Decision("allowance", period, eligible, summary, tuple(findings), amount=amount, cert=cert)
 
 
 def _amount_for(rule: PolicyRule, level: str) -> tuple[Decimal, str]:

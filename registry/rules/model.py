@@ -50,11 +50,12 @@ class PolicyRule:
     def specificity(self) -> int:
         return 0 if self.region_code is None else len(prefix_of(self.region_code))
 
-    @property
+    # Cached: every finding of every person judged carries both (a payroll run asks 300,000 times).
+    @functools.cached_property
     def ref(self) -> str:
         return f"{self.id} v{self.version}" + (f"（{self.alias}）" if self.alias else "")
 
-    @property
+    @functools.cached_property
     def citation(self) -> str:
         return f"{self.issuer}《{self.document_title}》（{self.document_number}）{self.clause}"
 
@@ -154,12 +155,21 @@ class Cert:
         return tuple(sorted(found, key=lambda p: p.start))
 
     def registration_on(self, day: dt.date) -> Period | None:
-        running = [p for p in self.registrations if p.covers(day)]
-        return running[-1] if running else None
+        """The last registration (by start) running on the day. Loops written out: the evaluator
+        asks this several times for each person of a payroll run."""
+        running = None
+        for p in self.registrations:
+            if p.start <= day and (p.end is None or day <= p.end):
+                running = p
+        return running
 
     def hold_on(self, day: dt.date) -> Period | None:
         """The suspension or cancellation in force on the day, if any (a cancellation first)."""
-        holds = [p for p in self.periods if p.kind in ("suspension", "cancellation") and p.covers(day)]
+        holds = [
+            p
+            for p in self.periods
+            if p.kind in ("suspension", "cancellation") and p.start <= day and (p.end is None or day <= p.end)
+        ]
         return min(holds, key=lambda p: (p.kind != "cancellation", p.start)) if holds else None
 
     def last_registration_before(self, day: dt.date) -> Period | None:
@@ -228,8 +238,12 @@ class Facts:
     awards: tuple[AwardHeld, ...] = ()
 
     def spell_on(self, day: dt.date) -> Spell | None:
-        current = [s for s in self.spells if s.covers(day)]
-        return max(current, key=lambda s: s.start) if current else None
+        """The spell covering the day that started last (the first of those in order)."""
+        found = None
+        for s in self.spells:
+            if s.start <= day and (s.end is None or day <= s.end) and (found is None or s.start > found.start):
+                found = s
+        return found
 
     def region_on(self, day: dt.date) -> str | None:
         spell = self.spell_on(day)
@@ -276,3 +290,5 @@ class Decision:
     findings: tuple[Finding, ...]
     amount: Decimal | None = None
     subject: str | None = None  # e.g. the award programme
+    # The certificate an allowance was judged on (what a payroll line names), not compared.
+    cert: Cert | None = field(default=None, compare=False, repr=False)
