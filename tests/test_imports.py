@@ -7,6 +7,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import logging
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -804,3 +805,46 @@ async def test_bank_accounts_come_in_with_the_people_sheet(
         .all()
     )
     assert numbers == ["6217000010002000300", "6217000010009999999"]
+
+
+async def test_a_commit_uses_the_dry_runs_plan_only_while_what_it_checked_is_unchanged(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place, caplog: pytest.LogCaptureFixture
+) -> None:
+    n = new_ids(2, "19970303")
+    rows = [["丙一", n[0], "本科", "13800000011", JIANGAN], ["丙二", n[1], "本科", "13800000012", JIANGAN]]
+    first = await upload(anonymous, place.clerk, xlsx({"人员": rows}))
+    assert first["problems"] == [] and first["can_commit"] is True, first["problems"]
+    kept = list(import_dir(Settings()).glob(f"{first['id']}-*.plan.json"))
+    assert len(kept) == 1  # the dry run's plan, beside the file
+
+    # Meanwhile the second person is registered, and belongs to a county outside the clerk's.
+    other = await create_practitioner(
+        session, LOADER, PractitionerCreate(name="丙二", id_number=n[1], education="bachelor")
+    )
+    await session.execute(update(Practitioner).where(Practitioner.id == other.id).values(region_code=HETANG))
+    await session.commit()
+    before = await counts(session)
+    with caplog.at_level(logging.DEBUG, logger="registry"):
+        refused = await commit(anonymous, place.clerk, first["id"])
+    assert "looked up again" in caplog.text and ", changed" in caplog.text
+    assert refused["status"] == "failed" and refused["committed"] is False, refused
+    assert [(p["row"], p["code"]) for p in refused["problems"]] == [(3, "out_of_scope")], refused["problems"]
+    assert await counts(session) == before  # nothing written, not even the first row
+
+    # Nothing the check looked at has changed: the commit writes the dry run's plan.
+    second = await upload(anonymous, place.clerk, xlsx({"人员": rows[:1]}))
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="registry"):
+        done = await commit(anonymous, place.clerk, second["id"])
+    assert ", unchanged" in caplog.text
+    assert done["status"] == "done" and done["committed"] is True, done
+    after = await counts(session)
+    assert after["practitioner"] == before["practitioner"] + 1 and after["audit_event"] == before["audit_event"] + 1
+    person = (await session.scalars(select(Practitioner).where(Practitioner.id_number == n[0]))).one()
+    assert person.phone == "13800000011" and "^^by" in person.name_tokens
+    audit = (
+        await session.scalars(
+            select(AuditEvent).where(AuditEvent.entity_type == "practitioner", AuditEvent.entity_id == str(person.id))
+        )
+    ).one()
+    assert audit.action == "create" and audit.detail == {"import_id": second["id"], "sheet": "人员", "row": 2}

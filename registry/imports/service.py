@@ -27,7 +27,8 @@ from registry.accounts.actor import Actor, Forbidden
 from registry.config import Settings
 from registry.db import is_connection_error
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
-from registry.imports.check import Checker, Lookups, Parsed, Plan, parse
+from registry.imports import plans
+from registry.imports.check import Checker, Lookups, Plan, parse
 from registry.imports.schemas import ImportRead
 from registry.imports.sheets import FileData, dump_rows, load_rows, read_file
 from registry.imports.values import problem_total
@@ -293,33 +294,26 @@ _PEOPLE = (
 _PEOPLE_LOCKED = _PEOPLE + " ORDER BY id FOR UPDATE"
 
 
-async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) -> Lookups:
-    """Everything the registry holds about the file's rows, in one query per kind. With ``lock``
-    (the commit) the people's rows stay locked until the write: a transfer to another county
-    saved meanwhile waits, and cannot slip between the scope check and the write."""
+async def lookups(session: AsyncSession, keys: dict[str, list[Any]], *, lock: bool = False) -> Lookups:
+    """Everything the registry holds about the file's rows (``plans.keys_of``), in one query per
+    kind. With ``lock`` (the commit) the people's rows stay locked until the write: a transfer to
+    another county saved meanwhile waits, and cannot slip between the scope check and the write.
+    Every list comes in a fixed order, so that the same registry gives the same fingerprint."""
     driver = await driver_of(session)
     found = Lookups()
-    numbers = sorted(parsed.id_numbers())
-    for r in await driver.fetch(_PEOPLE_LOCKED if lock else _PEOPLE, numbers):
+    for r in await driver.fetch(_PEOPLE_LOCKED if lock else _PEOPLE, keys["numbers"]):
         found.people[r["id_number"]] = dict(r)
     pids = [int(p["id"]) for p in found.people.values()]
-    regions = sorted(parsed.all("practitioners", "household_region_code") | parsed.all("organizations", "region_code"))
+    regions = keys["regions"]
     if regions:
         found.regions = {
             r["code"] for r in await driver.fetch("SELECT code FROM region WHERE code = ANY($1::text[])", regions)
         }
-    codes = sorted(
-        parsed.all("employment", "credit_code")
-        | parsed.all("salaries", "credit_code")
-        | parsed.all("organizations", "credit_code")
-    )
-    names = sorted(
-        parsed.all("employment", "org_name") | parsed.all("salaries", "org_name") | parsed.all("organizations", "name")
-    )
+    codes, names = keys["codes"], keys["names"]
     if codes or names:
         for r in await driver.fetch(
             "SELECT id, name, credit_code, region_code, org_type, founded_on, closed_on FROM organization"
-            " WHERE credit_code = ANY($1::text[]) OR name = ANY($2::text[])",
+            " WHERE credit_code = ANY($1::text[]) OR name = ANY($2::text[]) ORDER BY id",
             codes,
             names,
         ):
@@ -331,7 +325,7 @@ async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) 
     if pids:
         for r in await driver.fetch(
             "SELECT id, practitioner_id, organization_id, post_type, duty_level, in_post_from, in_post_to"
-            " FROM employment WHERE practitioner_id = ANY($1::bigint[])",
+            " FROM employment WHERE practitioner_id = ANY($1::bigint[]) ORDER BY id",
             pids,
         ):
             found.spells.setdefault(int(r["practitioner_id"]), []).append(dict(r))
@@ -342,9 +336,7 @@ async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) 
             "SELECT id, region_code FROM organization WHERE id = ANY($1::bigint[])", spell_orgs
         ):
             found.org_regions[int(r["id"])] = r["region_code"]
-    certs = sorted(
-        parsed.all("certifications", "certificate_number") | parsed.all("registrations", "certificate_number")
-    )
+    certs = keys["certs"]
     if certs:
         for r in await driver.fetch(
             "SELECT c.id, c.practitioner_id, c.certificate_number, c.level, c.exam_year, c.verification_status,"
@@ -368,32 +360,20 @@ async def lookups(session: AsyncSession, parsed: Parsed, *, lock: bool = False) 
         ):
             found.periods.setdefault(r["certificate_number"], []).append(dict(r))
     by_number = {n: int(p["id"]) for n, p in found.people.items()}
-    ce_keys = sorted(
-        {
-            (by_number[values["id_number"]], values["activity_date"])
-            for _, values in parsed.rows["ce"]
-            if values.get("id_number") in by_number and values.get("activity_date") is not None
-        }
-    )
+    ce_keys = sorted({(by_number[number], day) for number, day in keys["ce"] if number in by_number})
     if ce_keys:
         for r in await driver.fetch(
             "SELECT id, practitioner_id, activity_date, hours, unit, category, provider, course, status FROM ce_record"
-            " WHERE (practitioner_id, activity_date) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))",
+            " WHERE (practitioner_id, activity_date) IN (SELECT * FROM unnest($1::bigint[], $2::date[])) ORDER BY id",
             [k[0] for k in ce_keys],
             [k[1] for k in ce_keys],
         ):
             found.ce.setdefault((int(r["practitioner_id"]), r["activity_date"]), []).append(dict(r))
-    salary_keys = sorted(
-        {
-            (by_number[values["id_number"]], values["year"])
-            for _, values in parsed.rows["salaries"]
-            if values.get("id_number") in by_number and values.get("year") is not None
-        }
-    )
+    salary_keys = sorted({(by_number[number], year) for number, year in keys["salaries"] if number in by_number})
     if salary_keys:
         for r in await driver.fetch(
             "SELECT id, practitioner_id, year, amount, period, organization_id FROM salary_record WHERE status <> 'rejected'"
-            " AND (practitioner_id, year) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
+            " AND (practitioner_id, year) IN (SELECT * FROM unnest($1::bigint[], $2::int[])) ORDER BY id",
             [k[0] for k in salary_keys],
             [k[1] for k in salary_keys],
         ):
@@ -407,20 +387,30 @@ async def check_data(
     data: FileData,
     *,
     today: dt.date,
+    digest: str,
     tick: Callable[[int], Awaitable[None]] | None = None,
     lock: bool = False,
-) -> Plan:
+) -> plans.Kept:
+    """The whole check, with what the commit needs to know whether it may use its plan."""
     # The pure-Python steps run in a thread, so that the server answers other requests meanwhile.
+    started = time.perf_counter()
     parsed = await asyncio.to_thread(parse, data, today)
+    keys = plans.keys_of(parsed)
+    log.debug("check: parse %.2f s", time.perf_counter() - started)
     if tick is not None:
         await tick(data.row_count // 2)
-    found = await lookups(session, parsed, lock=lock)
+    started = time.perf_counter()
+    found = await lookups(session, keys, lock=lock)
+    mark = await asyncio.to_thread(plans.fingerprint, found, actor, today, digest)
+    log.debug("check: look-ups %.2f s", time.perf_counter() - started)
+    started = time.perf_counter()
     plan = await asyncio.to_thread(Checker(actor, parsed, found, today).run)
+    log.debug("check: rules %.2f s", time.perf_counter() - started)
     order = {sheet.name: index for index, sheet in enumerate(data.sheets)}
     plan.problems.sort(key=lambda p: (order.get(p["sheet"], -1), p["row"]))
     if tick is not None:
         await tick(data.row_count - data.row_count // 2)
-    return plan
+    return plans.Kept(keys=keys, fingerprint=mark, plan=plan)
 
 
 async def run_import(
@@ -446,15 +436,19 @@ async def run_import(
         path = import_dir(settings) / job.stored_name
         if file_digest(path) != job.sha256:
             raise Conflict("文件已改变或不在数据目录中，请重新上传。", code="import_file_changed")
+        started = time.perf_counter()
         data = await _read(path, job, reporter)
+        log.debug("import %s %s: read %.2f s", job_id, job.phase, time.perf_counter() - started)
         if job.phase == "check":
             await reporter.stage("checking")
             async with session_maker() as session:
-                plan = await check_data(session, actor, data, today=today, tick=reporter.advance)
+                kept = await check_data(session, actor, data, today=today, digest=job.sha256, tick=reporter.advance)
                 await session.rollback()
-            _store(job, plan, data)
+            if not kept.plan.problems:
+                await asyncio.to_thread(lambda: _plan_path(path).write_bytes(plans.dump(kept, job.sha256)))
+            _store(job, kept.plan, data)
         else:
-            await _commit(session_maker, actor, job, data, reporter, today)
+            await _commit(session_maker, actor, job, path, data, reporter, today)
         if job.status == "running":
             job.status = "done"
     except Exception as exc:
@@ -473,6 +467,29 @@ async def run_import(
     return job
 
 
+def _plan_path(path: Path) -> Path:
+    return path.with_name(path.name + ".plan.json")
+
+
+def _load_plan(path: Path, digest: str) -> plans.Kept | None:
+    kept = _plan_path(path)
+    return plans.load(kept.read_bytes(), digest) if kept.exists() else None
+
+
+async def _reuse(session: AsyncSession, actor: Actor, job: ImportJob, kept: plans.Kept, today: dt.date) -> Plan | None:
+    """The dry run's plan, if everything its check saw is as it was (looked up again, locked)."""
+    started = time.perf_counter()
+    found = await lookups(session, kept.keys, lock=True)
+    same = await asyncio.to_thread(plans.fingerprint, found, actor, today, job.sha256) == kept.fingerprint
+    log.debug(
+        "import %s: looked up again %.2f s, %s",
+        job.id,
+        time.perf_counter() - started,
+        "unchanged" if same else "changed",
+    )
+    return kept.plan if same else None
+
+
 def _store(job: ImportJob, plan: Plan, data: FileData) -> None:
     # At most MAX_STORED_PROBLEMS kept; the count is of all of them.
     job.problems = list(plan.problems)
@@ -484,15 +501,25 @@ async def _commit(
     session_maker: async_sessionmaker[AsyncSession],
     actor: Actor,
     job: ImportJob,
+    path: Path,
     data: FileData,
     reporter: _Reporter,
     today: dt.date,
 ) -> None:
     await reporter.stage("checking")
+    kept = await asyncio.to_thread(_load_plan, path, job.sha256)
     async with session_maker() as session:
         try:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
-            plan = await check_data(session, actor, data, today=today, tick=reporter.advance, lock=True)
+            plan = await _reuse(session, actor, job, kept, today) if kept is not None else None
+            if plan is not None:
+                await reporter.advance(data.row_count)
+            else:
+                plan = (
+                    await check_data(
+                        session, actor, data, today=today, digest=job.sha256, tick=reporter.advance, lock=True
+                    )
+                ).plan
             if plan.problems:
                 # The registry changed since the dry run: nothing is written, the problems are shown.
                 await session.rollback()
@@ -505,7 +532,9 @@ async def _commit(
             await reporter.stage("writing")
             job.total_rows = max(1, sum(len(w) for w in plan.writes.values()))
             await write_plan(session, actor, job.id, plan, today=today, tick=reporter.advance)
+            started = time.perf_counter()
             await session.commit()
+            log.debug("import %s: commit %.2f s", job.id, time.perf_counter() - started)
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.rollback()
@@ -536,6 +565,9 @@ async def delete_expired_files(
         if name and path.exists():
             path.unlink(missing_ok=True)
             deleted += 1
+        if name:  # what the dry run kept beside it
+            _rows_path(path).unlink(missing_ok=True)
+            _plan_path(path).unlink(missing_ok=True)
     return deleted
 
 
