@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import hashlib
 import io
 import logging
 import subprocess
@@ -812,10 +813,11 @@ async def test_a_commit_uses_the_dry_runs_plan_only_while_what_it_checked_is_unc
 ) -> None:
     n = new_ids(2, "19970303")
     rows = [["丙一", n[0], "本科", "13800000011", JIANGAN], ["丙二", n[1], "本科", "13800000012", JIANGAN]]
-    first = await upload(anonymous, place.clerk, xlsx({"人员": rows}))
+    content = xlsx({"人员": rows})
+    first = await upload(anonymous, place.clerk, content)
     assert first["problems"] == [] and first["can_commit"] is True, first["problems"]
-    kept = list(import_dir(Settings()).glob(f"{first['id']}-*.plan.json"))
-    assert len(kept) == 1  # the dry run's plan, beside the file
+    stored = f"{first['id']}-{hashlib.sha256(content).hexdigest()[:16]}.xlsx"
+    assert (import_dir(Settings()) / f"{stored}.plan.json").exists()  # the dry run's plan, beside the file
 
     # Meanwhile the second person is registered, and belongs to a county outside the clerk's.
     other = await create_practitioner(

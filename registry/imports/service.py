@@ -436,10 +436,8 @@ async def run_import(
         path = import_dir(settings) / job.stored_name
         if file_digest(path) != job.sha256:
             raise Conflict("文件已改变或不在数据目录中，请重新上传。", code="import_file_changed")
-        started = time.perf_counter()
-        data = await _read(path, job, reporter)
-        log.debug("import %s %s: read %.2f s", job_id, job.phase, time.perf_counter() - started)
         if job.phase == "check":
+            data = await _read(path, job, reporter)
             await reporter.stage("checking")
             async with session_maker() as session:
                 kept = await check_data(session, actor, data, today=today, digest=job.sha256, tick=reporter.advance)
@@ -448,7 +446,7 @@ async def run_import(
                 await asyncio.to_thread(lambda: _plan_path(path).write_bytes(plans.dump(kept, job.sha256)))
             _store(job, kept.plan, data)
         else:
-            await _commit(session_maker, actor, job, path, data, reporter, today)
+            await _commit(session_maker, actor, job, path, reporter, today)
         if job.status == "running":
             job.status = "done"
     except Exception as exc:
@@ -502,19 +500,24 @@ async def _commit(
     actor: Actor,
     job: ImportJob,
     path: Path,
-    data: FileData,
     reporter: _Reporter,
     today: dt.date,
 ) -> None:
-    await reporter.stage("checking")
+    # The dry run's plan, if it kept one; the rows it read only if the check must run again.
     kept = await asyncio.to_thread(_load_plan, path, job.sha256)
+    data = None if kept is not None else await _read(path, job, reporter)
+    if kept is not None:
+        job.total_rows = job.processed_rows = kept.plan.rows
+    await reporter.stage("checking")
     async with session_maker() as session:
         try:
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
             plan = await _reuse(session, actor, job, kept, today) if kept is not None else None
             if plan is not None:
-                await reporter.advance(data.row_count)
+                await reporter.advance(plan.rows)
             else:
+                if data is None:
+                    data = await _read(path, job, reporter)
                 plan = (
                     await check_data(
                         session, actor, data, today=today, digest=job.sha256, tick=reporter.advance, lock=True
@@ -522,6 +525,7 @@ async def _commit(
                 ).plan
             if plan.problems:
                 # The registry changed since the dry run: nothing is written, the problems are shown.
+                assert data is not None  # a kept plan has none
                 await session.rollback()
                 _store(job, plan, data)
                 job.status = "failed"
@@ -539,10 +543,10 @@ async def _commit(
             with contextlib.suppress(Exception):
                 await session.rollback()
             raise
-    job.total_rows = data.row_count
-    job.processed_rows = data.row_count
+    job.total_rows = job.processed_rows = plan.rows
     job.committed_at = clock.now()
-    _store(job, plan, data)
+    if data is not None:  # else the plan, its problems (none) and its summary are the dry run's
+        _store(job, plan, data)
 
 
 async def delete_expired_files(
