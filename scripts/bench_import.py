@@ -177,7 +177,7 @@ async def bench(
         ("read XLSX (python-calamine, scan first)", read_s),
         ("read XLSX (openpyxl read-only, as before)", openpyxl_s),
         ("dry run (read + check + bulk look-ups)", dry_s),
-        ("commit (check again + COPY + SQL + audit)", commit_s),
+        ("commit (look up again + COPY + SQL + audit)", commit_s),
         ("dry run + commit", dry_s + commit_s),
         ("same file again: dry run (all unchanged)", again_s),
         ("same file again: commit (writes nothing)", again_commit_s),

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry.certifications.schemas import CertificationCreate
 from registry.certifications.service import add_certification
 from registry.config import Settings
-from registry.imports.service import import_dir
+from registry.imports.service import delete_expired_files, import_dir
 from registry.models import (
     AuditEvent,
     CeRecordRow,
@@ -850,3 +850,14 @@ async def test_a_commit_uses_the_dry_runs_plan_only_while_what_it_checked_is_unc
         )
     ).one()
     assert audit.action == "create" and audit.detail == {"import_id": second["id"], "sheet": "人员", "row": 2}
+
+    # The kept plan goes with the file once the retention period is over.
+    plan_file = import_dir(Settings()) / f"{stored}.plan.json"
+    assert plan_file.exists()
+    await session.execute(
+        update(ImportJob).where(ImportJob.id == first["id"]).values(finished_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    )
+    await session.commit()
+    app: Any = anonymous._transport.app  # type: ignore[attr-defined]
+    assert await delete_expired_files(app.state.session_maker, Settings()) == 1
+    assert not plan_file.exists() and not (import_dir(Settings()) / stored).exists()

@@ -2,9 +2,11 @@
 
 An upload is stored under ``data_dir/imports/`` and queued as a dry run (phase ``check``). The
 dry run reads the file, checks every row against the registry (bulk look-ups) and stores every
-problem and what would change. A clean dry run may be committed (phase ``commit``): the file is
-read again (it must be the same bytes), checked again inside the transaction that writes, and
-written with COPY and set-based statements, or not at all.
+problem and what would change; a clean one keeps its plan beside the file (``plans``). A clean
+dry run may be committed (phase ``commit``): inside the transaction that writes, under the import
+lock, everything the check looked up is looked up again (the people's rows locked); the kept plan
+is written if all of it is as it was, else the file (the same bytes) is read and checked again.
+Written with COPY and set-based statements, or not at all.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.imports import plans
 from registry.imports.check import Checker, Lookups, Plan, parse
 from registry.imports.schemas import ImportRead
-from registry.imports.sheets import FileData, dump_rows, load_rows, read_file
+from registry.imports.sheets import FileData, read_file
 from registry.imports.values import problem_total
 from registry.imports.write import driver_of, write_plan
 from registry.models import ImportJob
@@ -244,29 +246,8 @@ class _Reporter:
         await self.save(force=False)
 
 
-def _rows_path(path: Path) -> Path:
-    return path.with_name(path.name + ".rows.json")
-
-
-def _load_cached(path: Path, digest: str) -> FileData | None:
-    cached = _rows_path(path)
-    if not cached.exists():
-        return None
-    try:
-        return load_rows(cached.read_bytes(), digest)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 async def _read(path: Path, job: ImportJob, reporter: _Reporter) -> FileData:
-    """Read in a worker thread (openpyxl is CPU-bound), reporting rows read as it goes. The
-    dry run keeps what it read beside the file; the commit of the same bytes starts from it."""
-    if job.phase == "commit":
-        data = await asyncio.to_thread(_load_cached, path, job.sha256)
-        if data is not None:
-            job.total_rows = job.processed_rows = data.row_count
-            await reporter.save()
-            return data
+    """Read in a worker thread (the reader is CPU-bound), reporting rows read as it goes."""
     counted = [0]
 
     def tick(count: int) -> None:
@@ -279,8 +260,6 @@ async def _read(path: Path, job: ImportJob, reporter: _Reporter) -> FileData:
         if not task.done():
             await reporter.save(force=False)
     data = task.result()
-    if job.phase == "check":
-        await asyncio.to_thread(lambda: _rows_path(path).write_bytes(dump_rows(data, job.sha256)))
     job.total_rows = data.row_count
     job.processed_rows = job.total_rows
     await reporter.save()
@@ -503,7 +482,7 @@ async def _commit(
     reporter: _Reporter,
     today: dt.date,
 ) -> None:
-    # The dry run's plan, if it kept one; the rows it read only if the check must run again.
+    # The dry run's plan, if it kept one; the file is read again only if the check must run again.
     kept = await asyncio.to_thread(_load_plan, path, job.sha256)
     data = None if kept is not None else await _read(path, job, reporter)
     if kept is not None:
@@ -569,9 +548,9 @@ async def delete_expired_files(
         if name and path.exists():
             path.unlink(missing_ok=True)
             deleted += 1
-        if name:  # what the dry run kept beside it
-            _rows_path(path).unlink(missing_ok=True)
+        if name:  # what the dry run kept beside it (rows: kept by earlier versions)
             _plan_path(path).unlink(missing_ok=True)
+            path.with_name(name + ".rows.json").unlink(missing_ok=True)
     return deleted
 
 

@@ -9,9 +9,7 @@ recognized by its headings); a CSV file holds one kind, recognized by its headin
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -714,62 +712,3 @@ def read_file(path: Path, file_format: str, display_name: str, tick: Callable[[i
             problem("", 0, "", "no_data", "文件中没有可识别的工作表（人员、任职、证书、继续教育、薪酬）。")
         )
     return data
-
-
-# --- the rows read, kept beside the file between the dry run and the commit -------------------------
-# Reading a large workbook is most of a dry run's time; the commit of the same bytes (the digest
-# is checked) starts from the rows the dry run read instead of parsing the XML again.
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"$d": value.isoformat()}
-    if isinstance(value, dt.time | dt.timedelta):
-        return str(value)
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$dt" in value:
-            return dt.datetime.fromisoformat(value["$dt"])
-        if "$d" in value:
-            return dt.date.fromisoformat(value["$d"])
-    return value
-
-
-def dump_rows(data: FileData, digest: str) -> bytes:
-    payload = {
-        "sha256": digest,
-        "problems": data.problems,
-        "ignored": data.ignored,
-        "sheets": [
-            {
-                "kind": s.kind.key,
-                "name": s.name,
-                "header_row": s.header_row,
-                "headings": s.headings,
-                "keys": list(s.headings),
-                "rows": [[n, [_encode(values.get(k)) for k in s.headings]] for n, values in s.rows],
-            }
-            for s in data.sheets
-        ],
-    }
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def load_rows(raw: bytes, digest: str) -> FileData | None:
-    payload = json.loads(raw)
-    if payload.get("sha256") != digest:
-        return None
-    out = FileData(problems=payload["problems"], ignored=payload["ignored"])
-    for s in payload["sheets"]:
-        keys = s["keys"]
-        sheet = SheetData(
-            kind=KIND_BY_KEY[s["kind"]], name=s["name"], header_row=s["header_row"], headings=s["headings"]
-        )
-        sheet.rows = [(n, {k: _decode(v) for k, v in zip(keys, cells, strict=True)}) for n, cells in s["rows"]]
-        out.sheets.append(sheet)
-    return out
