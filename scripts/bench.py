@@ -978,7 +978,8 @@ async def http_rows(
     ids = await record_ids(dsn)
     report.notes.append(
         "The search and record rows run the service with its queue workers off (certificate batches,"
-        " imports, the daily reminder run): they measure serving alone."
+        " imports, the daily reminder run, the dashboard's summary): they measure serving alone; the"
+        " other rows keep the workers their jobs need but not the two daily runs."
     )
     for workers in args.http_workers:
         project = start("project", url, str(folder / f"data-{workers}"), workers, BENCH_NO_JOBS="1")
