@@ -95,9 +95,14 @@ async def test_the_qr_code_survives_blur_downscaling_jpeg_and_rotation_in_both_r
             photo = tmp_path / f"{cert['serial']}-{len(results)}.png"
             image.save(photo)
             for reader, found in (("zxing-cpp", zxing(image)), ("zbar", zbar(photo))):
-                results[(cert["serial"], f"{name} / {reader}")] = found
-                assert len(found) == 1, f"{name}: {reader} read {found}"
-                check = offline.check_payload(found[0], keys)
+                # The certificate's code, read exactly once. A reader may also see a short
+                # spurious "code" in a degraded raster (zxing-cpp once read '6342' beside it at
+                # 60 %, the serial being new each run): that is no certificate and is let be.
+                ours = [t for t in found if t.upper().startswith(Settings().base_url.upper() + "/V/")]
+                results[(cert["serial"], f"{name} / {reader}")] = ours
+                assert len(ours) == 1, f"{name}: {reader} read {found}"
+                assert all(len(t) < 16 for t in found if t not in ours), f"{name}: {reader} read {found}"
+                check = offline.check_payload(ours[0], keys)
                 assert check.ok and check.serial == cert["serial"], (name, reader, check.problems)
                 assert check.summary["有效期至"] == cert["valid_until"]
         # The command line on the worst photo: offline, from the image file alone.
