@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -15,6 +15,7 @@ from litestar.template import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from registry import clock
+from registry.accounts.actor import Actor
 from registry.accounts.auth import RequestIdMiddleware, provide_actor
 from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
@@ -25,7 +26,14 @@ from registry.certificates.jobs import BatchWorker
 from registry.certificates.service import CertContext
 from registry.certifications.controllers import CertificationController
 from registry.config import REPO_ROOT, Settings
-from registry.db import CACHED_PLANS, READ_ONLY, create_engine, create_session_maker
+from registry.db import (
+    CACHED_PLANS,
+    READ_ONLY,
+    FixedReads,
+    create_driver_pools,
+    create_engine,
+    create_session_maker,
+)
 from registry.education.controllers import EducationController
 from registry.imports.controllers import ImportController
 from registry.imports.jobs import ImportWorker
@@ -77,12 +85,28 @@ async def _provide_session(state: State, request: Request[Any, Any, Any]) -> Asy
     session = maker()
     try:
         yield session
-        await session.commit()
+        if _used(session):
+            await session.commit()
     except BaseException:
-        await session.rollback()
+        if _used(session):
+            await session.rollback()
         raise
     finally:
-        await session.close()
+        if _used(session):
+            await session.close()
+
+
+def _used(session: AsyncSession) -> bool:
+    """Whether the request touched its session: a transaction begun, an object loaded or added.
+    One that never did (a cached token and a fixed read, say) has nothing to commit, roll back
+    or close, and doing so anyway costs a greenlet switch each."""
+    return session.in_transaction() or bool(session.sync_session.identity_map) or bool(session.new)
+
+
+def _provide_fixed_reads(
+    state: State, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> FixedReads:
+    return FixedReads(state.driver_pools, db_session, actor)
 
 
 def app_state(
@@ -119,6 +143,8 @@ def app_state(
         "reminder_worker": reminders,
         "summary_worker": summaries,
         "register_window": SlidingWindow(settings.register_lookups_per_minute, 60),
+        # The asyncpg pools of the fixed reads (registry/db.py, FixedReads): opened with the server.
+        "driver_pools": None,
     }
 
 
@@ -146,7 +172,13 @@ def create_app(
         cached_engine = create_engine(url, pool_size=settings.db_pool_size, cached_plans=True)
         cached_session_maker = create_session_maker(cached_engine.execution_options(isolation_level="AUTOCOMMIT"))
 
-    async def dispose_engine() -> None:
+    async def open_driver_pool(app: Litestar) -> None:
+        if url is not None and engine is not None:
+            app.state.driver_pools = await create_driver_pools(url, settings.db_pool_size)
+
+    async def dispose_engine(app: Litestar | None = None) -> None:
+        if app is not None and app.state.driver_pools is not None:
+            await app.state.driver_pools.close()
         for each in (engine, cached_engine):
             if each is not None:
                 await each.dispose()
@@ -208,6 +240,7 @@ def create_app(
             "db_session": Provide(_provide_session),
             "actor": Provide(provide_actor),
             "certificates": Provide(provide_certificates, sync_to_thread=False),
+            "fixed_reads": Provide(_provide_fixed_reads, sync_to_thread=False),
         },
         middleware=[MetricsMiddleware(), RequestIdMiddleware(), InputGuardMiddleware()],
         before_send=[add_security_headers],
@@ -222,7 +255,7 @@ def create_app(
             description="Social-work talent registry",
         ),
         state=State(state),
-        on_startup=[worker.start, importer.start, reminders.start, summaries.start],
+        on_startup=[open_driver_pool, worker.start, importer.start, reminders.start, summaries.start],
         on_shutdown=[worker.stop, importer.stop, reminders.stop, summaries.stop, dispose_engine],
         debug=settings.debug,
     )

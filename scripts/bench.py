@@ -371,7 +371,7 @@ async def captured_search_statements(url: str, user_id: int) -> dict[str, list[t
     from sqlalchemy import event, select
 
     from registry.accounts.actor import Actor, Grant
-    from registry.db import create_engine, create_session_maker
+    from registry.db import FixedReads, create_engine, create_session_maker
     from registry.models import RoleGrant
     from registry.practitioners import service as practitioners
 
@@ -379,6 +379,8 @@ async def captured_search_statements(url: str, user_id: int) -> dict[str, list[t
     out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
     now: list[str] = [""]
 
+    # Both kinds: the fixed statements (sent on the driver connection, traced by FixedReads) and
+    # any other (through SQLAlchemy), in the order sent.
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if now[0] and statement.lstrip().upper().startswith("SELECT"):
@@ -397,7 +399,8 @@ async def captured_search_statements(url: str, user_id: int) -> dict[str, list[t
             )
             for q in QUERIES:
                 now[0] = q
-                await practitioners.search_practitioners(session, actor, practitioners.SearchFilters(name=q))
+                reads = FixedReads(None, session, actor, trace=out.setdefault(q, []))
+                await practitioners.search_practitioners(reads, actor, practitioners.SearchFilters(name=q))
             now[0] = ""
     finally:
         await engine.dispose()

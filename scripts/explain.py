@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor, Grant
 from registry.config import Settings
-from registry.db import create_engine, create_session_maker
+from registry.db import FixedReads, create_engine, create_session_maker
 from registry.models import Practitioner
 from registry.practitioners import service as practitioners
 from registry.rules.facts import load_facts
@@ -71,9 +71,14 @@ async def main() -> None:
         ]
         for name, filters in calls:
             label["now"] = name
-            await practitioners.search_practitioners(session, clerk, filters)
+            # The fixed statements go to the driver connection, past the event: traced here.
+            trace: list[tuple[str, tuple[Any, ...]]] = []
+            await practitioners.search_practitioners(FixedReads(None, session, clerk, trace), clerk, filters)
+            captured.extend((name, sql, args) for sql, args in trace)
         label["now"] = "a practitioner's record"
-        await practitioners.practitioner_detail(session, clerk, some.id)
+        trace = []
+        await practitioners.practitioner_record(FixedReads(None, session, clerk, trace), clerk, some.id)
+        captured.extend(("a practitioner's record", sql, args) for sql, args in trace)
         label["now"] = "a practitioner's facts for the decisions"
         await load_facts(session, some)
         label["now"] = ""

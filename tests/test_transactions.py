@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.models import Organization
 
@@ -37,3 +37,20 @@ async def test_failed_write_leaves_no_row(client: httpx.AsyncClient, session: As
     )
     assert bad.status_code == 422
     assert await session.scalar(select(func.count()).select_from(Organization)) == (before or 0) + 1
+
+
+async def test_a_request_session_is_ended_only_when_it_was_used(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The request's session is committed, rolled back and closed only when the request touched
+    it (registry/app.py, ``_used``): an object added and never flushed counts, so it is still
+    written."""
+    from registry.app import _used
+
+    async with session_maker() as fresh:
+        assert not _used(fresh)
+        fresh.add(Organization(name="未写入的单位", org_type="service_org", region_code="350203"))
+        assert _used(fresh)
+    async with session_maker() as reading:
+        await reading.scalar(text("SELECT 1"))
+        assert _used(reading)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import versions
 from registry.accounts.actor import Actor
 from registry.audit.schemas import AuditEventRead
-from registry.db import CACHED_PLANS, READ_ONLY
+from registry.db import CACHED_PLANS, READ_ONLY, FixedReads
 from registry.models import Employment, Practitioner
 from registry.practitioners import service
 from registry.practitioners.schemas import (
@@ -24,7 +24,7 @@ from registry.practitioners.schemas import (
     RevealRequest,
     RevealResult,
 )
-from registry.schemas import Level, Page, PostType, VerificationStatus
+from registry.schemas import Level, Page, PostType, VerificationStatus, json_response
 
 
 class PractitionerController(Controller):
@@ -34,8 +34,7 @@ class PractitionerController(Controller):
     @get("/", summary="检索社工 (search)", opt={READ_ONLY: True})
     async def search(
         self,
-        db_session: NamedDependency[AsyncSession],
-        actor: NamedDependency[Actor],
+        fixed_reads: NamedDependency[FixedReads],
         name: str | None = Parameter(default=None, max_length=50, description="姓名片段或拼音首字母，如 小明、zs"),
         name_match: FromQuery[Literal["contains", "prefix"]] = "contains",
         id_number: str | None = Parameter(default=None, max_length=18),
@@ -63,7 +62,7 @@ class PractitionerController(Controller):
             cursor=cursor,
             limit=limit,
         )
-        return await service.search_practitioners(db_session, actor, filters)
+        return await service.search_practitioners(fixed_reads, fixed_reads.actor, filters)
 
     @post("/", summary="登记社工")
     async def create(
@@ -77,10 +76,10 @@ class PractitionerController(Controller):
 
     @get("/{practitioner_id:int}", summary="社工档案", opt={READ_ONLY: True, CACHED_PLANS: True})
     async def get_practitioner(
-        self, db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], practitioner_id: FromPath[int]
+        self, fixed_reads: NamedDependency[FixedReads], practitioner_id: FromPath[int]
     ) -> Response[PractitionerDetail]:
-        detail, etag = await service.practitioner_record(db_session, actor, practitioner_id)
-        return Response(detail, headers={"ETag": etag})
+        detail, etag = await service.practitioner_record(fixed_reads, fixed_reads.actor, practitioner_id)
+        return json_response(detail, headers={"ETag": etag})
 
     @patch("/{practitioner_id:int}", summary="修改社工信息")
     async def update(

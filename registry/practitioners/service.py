@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
@@ -35,7 +36,7 @@ from registry.audit.schemas import AuditEventRead
 from registry.audit.service import about, list_events, record, snapshot
 from registry.certifications.history import in_force
 from registry.certifications.schemas import CertificationRead, PeriodRead
-from registry.db import flush_or_raise
+from registry.db import FixedReads, FixedStatement, flush_or_raise
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound, Problems
 from registry.identity import mask_id_number, mask_phone, parse_id_number
 from registry.models import (
@@ -371,14 +372,15 @@ def _detail_parts() -> tuple[Any, Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def _detail_statement(unrestricted: bool, grants: tuple[Grant, ...]) -> Any:
+def _detail_statement(unrestricted: bool, grants: tuple[Grant, ...]) -> FixedStatement:
     """The record, its region's name, spells, certificates and version for one reader's scope,
-    built once per set of grants and bound per request."""
+    compiled once per set of grants and bound per request."""
     scope = practitioner_scope(Actor(None, "", "", grants=grants, unrestricted=unrestricted), "read")
     spells, certs = _detail_parts()
-    return (
+    columns = [c for c in Practitioner.__table__.columns if c.name != "name_tokens"]
+    return FixedStatement.of(
         select(
-            *Practitioner.__table__.columns,
+            *columns,
             Region.full_name.label("region_name"),
             spells,
             certs,
@@ -390,35 +392,31 @@ def _detail_statement(unrestricted: bool, grants: tuple[Grant, ...]) -> Any:
 
 
 async def practitioner_record(
-    session: AsyncSession, actor: Actor, practitioner_id: int, *, today: dt.date | None = None
+    reads: FixedReads | AsyncSession, actor: Actor, practitioner_id: int, *, today: dt.date | None = None
 ) -> tuple[PractitionerDetail, str]:
     """The record with its spells and certificates, and its version (``ETag``), in one statement
-    (the busiest read of the API: one round trip instead of five)."""
+    (the busiest read of the API: one round trip instead of five), sent as a fixed read."""
     today = today or clock.today()
-    # Columns on the session's connection, not ORM objects: nothing here is changed or kept.
-    connection = await session.connection()
-    row = (
-        await connection.execute(
-            _detail_statement(actor.unrestricted, actor.grants), {"practitioner_id": practitioner_id}
-        )
-    ).one_or_none()
+    if isinstance(reads, AsyncSession):
+        reads = FixedReads(None, reads)
+    row = await reads.fetchrow(_detail_statement(actor.unrestricted, actor.grants), practitioner_id=practitioner_id)
     if row is None:
         raise NotFound(f"社工 {practitioner_id} 不存在或不在您的管辖范围内。", code="practitioner_not_found")
-    person, region_name = row, row.region_name
     employments = []
-    for spell in _json(row.spells):
+    for spell in _json(row["spells"]):
         read = EmploymentRead.model_validate(spell)
         read.in_post_today = _in_post_on(read.in_post_from, read.in_post_to, today)
         employments.append(read)
-    org_name = next((e.organization_name for e in employments if e.organization_id == person.organization_id), None)
+    organization_id = row["organization_id"]
+    org_name = next((e.organization_name for e in employments if e.organization_id == organization_id), None)
     detail = PractitionerDetail(
-        **practitioner_read(person).model_dump(),
-        region_name=region_name if person.region_code else None,
+        **_read_fields(row),
+        region_name=row["region_name"] if row["region_code"] else None,
         organization_name=org_name,
         employments=employments,
-        certifications=[CertificationRead.model_validate(c) for c in _json(row.certs)],
+        certifications=[CertificationRead.model_validate(c) for c in _json(row["certs"])],
     )
-    return detail, versions.tag(Practitioner, person.id, row.xmin)
+    return detail, versions.tag(Practitioner, row["id"], row["xmin"])
 
 
 async def practitioner_detail(
@@ -432,6 +430,25 @@ def _json(value: Any) -> list[dict[str, Any]]:
     """asyncpg returns json as text."""
     parsed: list[dict[str, Any]] = json.loads(value) if isinstance(value, str) else value
     return parsed
+
+
+def _read_fields(row: Any) -> dict[str, Any]:
+    """``PractitionerRead``'s fields from a driver row of the practitioner's columns."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "id_number_masked": mask_id_number(row["id_number"]),
+        "birth_date": row["birth_date"],
+        "sex": row["sex"],
+        "phone_masked": mask_phone(row["phone"]),
+        "education": row["education"],
+        "social_work_major": row["social_work_major"],
+        "household_region_code": row["household_region_code"],
+        "organization_id": row["organization_id"],
+        "region_code": row["region_code"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 def practitioner_read(person: Any) -> PractitionerRead:
@@ -835,7 +852,7 @@ def _rows_statement(page_ids: Any, today: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _name_search_statement(provinces: int, like: bool, cursor: bool) -> Any:
+def _name_search_statement(provinces: int, like: bool, cursor: bool) -> FixedStatement:
     """A name search's page and capped count in one statement, built once per shape and bound
     per request (building and keying the statement cost more than PostgreSQL running it)."""
     tokens = ARRAY(Text)
@@ -849,15 +866,26 @@ def _name_search_statement(provinces: int, like: bool, cursor: bool) -> Any:
     conds: list[ColumnElement[bool]] = [name]
     if like:
         conds.append(Practitioner.name.like(bindparam("pattern", type_=Text)))
-    count = (
-        select(func.count())
-        .select_from(select(Practitioner.id).where(*conds).limit(COUNT_CAP + 1).subquery())
-        .scalar_subquery()
-    )
+    # The matches, up to one past the cap, read once: counted, and (when they are all there) the
+    # page taken from them; only past the cap does the page read the name's matches again.
+    matched = select(Practitioner.id).where(*conds).limit(COUNT_CAP + 1).cte("matched").prefix_with("MATERIALIZED")
+    count = select(func.count()).select_from(matched).scalar_subquery()
+    limit = bindparam("limit", type_=Integer)
+    after = bindparam("cursor", type_=Integer)
+    small = select(matched.c.id).where(count <= COUNT_CAP)
     if cursor:
-        conds.append(Practitioner.id > bindparam("cursor", type_=Integer))
-    page = _first_by_id(select(Practitioner.id).where(*conds), bindparam("limit", type_=Integer))
-    return _rows_statement(select(page.c.id), bindparam("today", type_=Date)).add_columns(count.label("total"))
+        small = small.where(matched.c.id > after)
+        conds.append(Practitioner.id > after)
+    small_page = small.order_by(matched.c.id).limit(limit).subquery("small_page")
+    large_page = _first_by_id(select(Practitioner.id).where(*conds), limit)
+    page = union_all(
+        select(small_page.c.id),
+        # A one-time filter: PostgreSQL skips this branch unless the cap was passed.
+        select(large_page.c.id).where(count > COUNT_CAP),
+    ).subquery("page")
+    return FixedStatement.of(
+        _rows_statement(select(page.c.id), bindparam("today", type_=Date)).add_columns(count.label("total"))
+    )
 
 
 def _first_by_id(matches: Any, limit: Any) -> Any:
@@ -883,9 +911,14 @@ def _only_a_name(filters: SearchFilters) -> bool:
 
 
 async def search_practitioners(
-    session: AsyncSession, actor: Actor, filters: SearchFilters, *, today: dt.date | None = None
+    reads: FixedReads | AsyncSession, actor: Actor, filters: SearchFilters, *, today: dt.date | None = None
 ) -> PractitionerPage:
+    """A page of the people ``actor`` may read who match ``filters``, and how many match (capped).
+    The common search, a name alone, is one fixed statement (``reads``); any other, built here."""
     today = today or clock.today()
+    if isinstance(reads, AsyncSession):
+        reads = FixedReads(None, reads)
+    session = reads.session
     provinces = search_provinces(actor)
     scope = _search_scope(actor, filters, provinces)
     total: int | None = None
@@ -906,9 +939,9 @@ async def search_practitioners(
         if cursor is not None:
             params["cursor"] = cursor
         statement = _name_search_statement(len(provinces or ()), pattern is not None, cursor is not None)
-        rows = (await session.execute(statement, params)).all()
+        rows: Sequence[Any] = await reads.fetch(statement, **params)
         if rows:
-            total = rows[0].total
+            total = rows[0]["total"]
         elif cursor is None:
             total = 0
     else:
@@ -920,23 +953,23 @@ async def search_practitioners(
             page = _first_by_id(matches, filters.limit + 1)
         else:
             page = matches.order_by(Practitioner.id).limit(filters.limit + 1).subquery("page")
-        rows = (await session.execute(_rows_statement(select(page.c.id), today))).all()
+        rows = [row._mapping for row in (await session.execute(_rows_statement(select(page.c.id), today))).all()]
     has_more = len(rows) > filters.limit
     rows = rows[: filters.limit]
     items = [
         PractitionerSummary(
-            id=r.id,
-            name=r.name,
-            id_number_masked=mask_id_number(r.id_number),
-            sex=r.sex,
-            birth_date=r.birth_date,
-            region_code=r.region_code,
-            region_name=r.region_name,
-            organization_id=r.organization_id,
-            organization_name=r.organization_name,
-            in_post=r.in_post,
-            highest_level=r.level,
-            highest_level_status=r.verification_status,
+            id=r["id"],
+            name=r["name"],
+            id_number_masked=mask_id_number(r["id_number"]),
+            sex=r["sex"],
+            birth_date=r["birth_date"],
+            region_code=r["region_code"],
+            region_name=r["region_name"],
+            organization_id=r["organization_id"],
+            organization_name=r["organization_name"],
+            in_post=r["in_post"],
+            highest_level=r["level"],
+            highest_level_status=r["verification_status"],
         )
         for r in rows
     ]
