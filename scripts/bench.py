@@ -1036,10 +1036,12 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 run_id = await payroll_rows(report, project, dsn, token, month)
             if "certificates" in args.only and run_id is not None:
                 await certificate_rows(report, project, dsn, token, month, run_id, args.certificates)
-            if "import" in args.only:
-                await import_rows(report, project, dsn, token, args.import_rows, Path(folder))
             if "payroll" in args.only:
                 await payroll_all_paid_row(report, url)
+            # After the rows above: the import writes and then deletes 100,000 people, whose
+            # cleanup keeps the autovacuum busy for a while.
+            if "import" in args.only:
+                await import_rows(report, project, dsn, token, args.import_rows, Path(folder))
             # Last: writing and deleting a million lines leaves the autovacuum busy for minutes.
             if "million" in args.only and run_id is not None:
                 await million_rows(report, project, dsn, token, run_id, month, args.export_lines)
