@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.bounds import digits
 from registry.config import Settings
 from registry.db import DatabaseUrls, create_engine, create_session_maker, database_urls
 
@@ -70,9 +71,9 @@ def _parse_grant(text: str) -> dict[str, Any]:
     if role in ("civil_affairs", "payroll_clerk"):
         grant["region_code"] = scope.ljust(6, "0") if scope else None
     elif role == "org_hr":
-        grant["organization_id"] = int(scope) if scope.isdigit() else None
+        grant["organization_id"] = int(scope) if digits(scope) else None
     elif role == "practitioner":
-        grant["practitioner_id"] = int(scope) if scope.isdigit() else None
+        grant["practitioner_id"] = int(scope) if digits(scope) else None
     return grant
 
 

@@ -14,6 +14,7 @@ from stdnum import numdb
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from registry.bounds import digits
 from registry.errors import FieldError
 
 
@@ -27,7 +28,7 @@ class IdFacts:
 
 def parse_id_number(raw: str, field: str = "id_number", today: dt.date | None = None) -> IdFacts | FieldError:
     number = ric.compact(raw or "")
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if len(number) != 18 or not digits(number[:17]) or not (digits(number[17]) or number[17] == "X"):
         return FieldError(field, "id_number_format", "身份证号应为 18 位：前 17 位为数字，最后一位为数字或 X。")
     if number[17] != ric.calc_check_digit(number):
         return FieldError(field, "id_number_check_digit", "身份证号校验位不正确，请核对号码是否抄错。")

@@ -86,6 +86,10 @@ def probes(document: dict[str, Any]) -> Iterator[Probe]:
                         yield Probe(method, _fill(path, {}), {name: NUL}, what=f"query {name} NUL")
                     if "integer" in kinds:
                         yield Probe(method, _fill(path, {}), {name: str(HUGE)}, what=f"query {name} huge")
+                        # str.isdigit takes "²", int does not (a 500 Schemathesis found).
+                        yield Probe(method, _fill(path, {}), {name: "²"}, what=f"query {name} superscript")
+                    if name == "cursor" and "string" in kinds:
+                        yield Probe(method, _fill(path, {}), {name: "1²"}, what=f"query {name} superscript")
                     if "date" in kinds:
                         for bad in BAD_DATES:
                             yield Probe(method, _fill(path, {}), {name: bad}, what=f"query {name} {bad}")
@@ -174,3 +178,18 @@ async def test_a_datetime_is_not_a_date_and_dates_stay_in_the_window(client: htt
     assert fine.status_code == 200
     payroll = await client.post("/api/payroll-runs", json={"region_code": "420102", "month": "0001-01"})
     assert payroll.status_code in (403, 422), payroll.text  # refused, never stored as -infinity
+
+
+async def test_unicode_digits_are_not_numbers(admin: httpx.AsyncClient) -> None:
+    """``str.isdigit`` is true of "²" and "③", which ``int`` refuses: every place that checks
+    digits before ``int`` now takes ASCII 0-9 only (``registry.bounds.digits``)."""
+    from registry import bounds
+    from registry.identity import parse_id_number
+
+    assert bounds.digits("0123456789") and not bounds.digits("²") and not bounds.digits("") and not bounds.digits("٣")
+    for params in ({"cursor": "²"}, {"cursor": "1²"}, {"limit": "²"}):
+        response = await admin.get("/api/practitioners", params=params)
+        assert_refused_in_chinese(response, f"search {params}")
+    response = await admin.get("/api/organizations", params={"cursor": "²"})
+    assert_refused_in_chinese(response, "organizations cursor ²")
+    assert getattr(parse_id_number("42010219900101²²²X"), "code", None) == "id_number_format"

@@ -123,7 +123,7 @@ def normalize_serial(raw: str) -> str:
         len(text) != 17
         or not text.startswith("SW")
         or text[6] != "-"
-        or not text[2:6].isdigit()
+        or not bounds.digits(text[2:6])
         or not text[7:].isalnum()
         or not mod_37_36.is_valid(text[2:6] + text[7:])
     ):
@@ -237,7 +237,7 @@ def parse_period(kind: str, period: str | None, today: dt.date) -> tuple[str, dt
             raise bad(f"{month:%Y-%m} 的截止日（月末）尚未过去，还不能证明该月的津贴资格。")
         return f"{month:%Y-%m}", cutoff
     if kind in ("ce", "salary"):
-        if not period or not period.isdigit() or len(period) != 4:
+        if not period or not bounds.digits(period) or len(period) != 4:
             raise bad("期间应为年度，格式 YYYY，例如 2025。")
         year = int(period)
         bounded(year)

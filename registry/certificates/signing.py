@@ -21,6 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.bounds import digits as all_digits
+
 PAYLOAD_PREFIX = "SW1."  # compact payload format, version 1
 
 
@@ -181,7 +183,7 @@ def short_url(origin: str, token: str) -> str:
 
 
 def _decode_short(serial: str, digits: str, keys: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
-    if len(digits) != 8 + SIGNATURE_DIGITS or not digits.isdigit():
+    if len(digits) != 8 + SIGNATURE_DIGITS or not all_digits(digits):
         raise PayloadError("二维码内容已损坏。")
     day, number = digits[:8], int(digits[8:])
     if number >= 1 << 512:

@@ -754,7 +754,7 @@ def _name_terms(name: str, name_match: str) -> tuple[list[str], str | None]:
 def _cursor_value(cursor: str | None, problems: Problems) -> int | None:
     if not cursor:
         return None
-    if not cursor.isdigit() or int(cursor) > bounds.INT_MAX:
+    if not bounds.digits(cursor) or int(cursor) > bounds.INT_MAX:
         problems.add("cursor", "cursor_invalid", "分页游标无效，请从第一页重新查询。")
         return None
     return int(cursor)

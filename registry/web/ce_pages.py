@@ -18,6 +18,7 @@ from litestar.response import Redirect, Response, Template
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import bounds
 from registry.accounts.actor import Actor
 from registry.education import service as education
 from registry.education.schemas import CeRecordCreate
@@ -63,7 +64,7 @@ def queue_filters(query: dict[str, str]) -> tuple[education.QueueFilters, dict[s
         problems["region"] = f"找不到名为“{region}”的区划，请从列表中选择。"
         region = None
     org = (query.get("organization_id") or "").strip()
-    if org and not org.isdigit():
+    if org and not bounds.digits(org):
         problems["organization_id"] = "请从列表中选择单位。"
     category = query.get("category") or None
     if category and category not in CE_CATEGORIES:
@@ -77,7 +78,7 @@ def queue_filters(query: dict[str, str]) -> tuple[education.QueueFilters, dict[s
     submitted_by = query.get("submitted_by") if query.get("submitted_by") in ("self", "staff") else None
     filters = education.QueueFilters(
         region=region,
-        organization_id=int(org) if org.isdigit() and len(org) < 18 else None,
+        organization_id=int(org) if bounds.digits(org) and len(org) < 18 else None,
         category=category,
         date_from=dates["date_from"],
         date_to=dates["date_to"],
@@ -109,7 +110,7 @@ class CePages(Controller):
                     status_code=303,
                 )
         filters, errors = queue_filters(query)
-        after = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 18 else None
+        after = int(cursor) if cursor and bounds.digits(cursor) and len(cursor) < 18 else None
         page = await education.queue_page(db_session, actor, filters, cursor=after)
         kept = {k: v for k, v in query.items() if v}
         next_url = "/ce-queue?" + urlencode(kept | {"cursor": str(page.next_cursor)}) if page.next_cursor else None
@@ -143,7 +144,7 @@ class CePages(Controller):
             here = "/ce-queue"
         only = str(form.get("only") or "")
         raw = [only] if only else [str(v) for v in form.getall("ids")] if "ids" in form else []
-        ids = [int(v) for v in raw if v.isdigit() and len(v) < 18]
+        ids = [int(v) for v in raw if bounds.digits(v) and len(v) < 18]
         # A row's own button verifies that record alone.
         decision = "verify" if only else str(form.get("decision") or "")
         sep = "&" if "?" in here else "?"

@@ -101,7 +101,7 @@ def _check_query(scope: Scope, problems: list[FieldError]) -> None:
             kind = kinds.get(key)
             if kind == "int":
                 stripped = value.strip()
-                if stripped.lstrip("+-").isdigit() and (p := bounds.int_problem(key, int(stripped))):
+                if bounds.digits(stripped.lstrip("+-")) and (p := bounds.int_problem(key, int(stripped))):
                     problems.append(p)
             elif kind == "date" and value:
                 _, problem = bounds.parse_date(key, value)

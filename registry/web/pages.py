@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry import clock
+from registry import bounds, clock
 from registry.accounts.actor import Actor, Forbidden
 from registry.certificates import service as cert_service
 from registry.certificates.schemas import IssueRequest
@@ -125,7 +125,7 @@ class Pages(Controller):
                 practitioner_id=practitioner_id,
                 kind=data.get("kind", ""),
                 period=data.get("period") or None,
-                award_id=int(data["award_id"]) if data.get("award_id", "").isdigit() else None,
+                award_id=int(data["award_id"]) if bounds.digits(data.get("award_id", "")) else None,
             )
         except ValidationError:
             return _back(back, problem="请选择证明种类并填写期间。")
