@@ -133,16 +133,17 @@ class FixedReads:
         self.trace = trace
 
     async def _driver(self) -> Any:
-        connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        return driver
+        return await driver_connection(self.session)
 
-    async def fetchrow(self, statement: FixedStatement, **given: Any) -> Any:
-        """One row of a statement keyed by id: on connections that keep its plan."""
+    def _bound(self, statement: FixedStatement, given: dict[str, Any]) -> list[Any]:
         args = statement.bind(**given)
         if self.trace is not None:
             self.trace.append((statement.sql, tuple(args)))
+        return args
+
+    async def fetchrow(self, statement: FixedStatement, **given: Any) -> Any:
+        """One row of a statement keyed by id: on connections that keep its plan."""
+        args = self._bound(statement, given)
         if self._pools is not None:
             return await self._pools.cached.fetchrow(statement.sql, *args)
         return await (await self._driver()).fetchrow(statement.sql, *args)
@@ -150,9 +151,7 @@ class FixedReads:
     async def fetch(self, statement: FixedStatement, **given: Any) -> list[Any]:
         """The rows of a statement whose plan depends on its values (a name search): on
         connections that plan each run afresh (``force_custom_plan``, as the engines)."""
-        args = statement.bind(**given)
-        if self.trace is not None:
-            self.trace.append((statement.sql, tuple(args)))
+        args = self._bound(statement, given)
         if self._pools is not None:
             rows: list[Any] = await self._pools.custom.fetch(statement.sql, *args)
         else:
@@ -558,6 +557,12 @@ async def driver_fetch(session: AsyncSession, statement: Any) -> list[Any]:
     conn = await session.connection()
     compiled = statement.compile(dialect=conn.dialect)
     params = [compiled.params[name] for name in compiled.positiontup or ()]
-    driver = (await conn.get_raw_connection()).driver_connection
+    return list(await (await driver_connection(session)).fetch(str(compiled), *params))
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's (in its transaction, if one is open)."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    return list(await driver.fetch(str(compiled), *params))
+    return driver

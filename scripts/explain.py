@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor, Grant
 from registry.config import Settings
-from registry.db import FixedReads, create_engine, create_session_maker
+from registry.db import FixedReads, create_engine, create_session_maker, driver_connection
 from registry.models import Practitioner
 from registry.practitioners import service as practitioners
 from registry.rules.facts import load_facts
@@ -100,10 +100,9 @@ async def main() -> None:
 
 async def _explain(session: AsyncSession, statement: str, parameters: Any) -> str:
     """EXPLAIN through the raw asyncpg connection, with the statement's own $n parameters."""
-    raw = await session.connection()
-    driver = (await raw.get_raw_connection()).driver_connection
-    assert driver is not None
-    rows = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *(parameters or ()))
+    rows = await (await driver_connection(session)).fetch(
+        "EXPLAIN (ANALYZE, BUFFERS) " + statement, *(parameters or ())
+    )
     return "\n".join(r[0] for r in rows)
 
 

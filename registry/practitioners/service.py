@@ -432,42 +432,35 @@ def _json(value: Any) -> list[dict[str, Any]]:
     return parsed
 
 
+# The practitioner's columns that ``PractitionerRead`` shows (the ID number and phone masked).
+_READ_COLUMNS = (
+    "id",
+    "name",
+    "id_number",
+    "birth_date",
+    "sex",
+    "phone",
+    "education",
+    "social_work_major",
+    "household_region_code",
+    "organization_id",
+    "region_code",
+    "created_at",
+    "updated_at",
+)
+
+
 def _read_fields(row: Any) -> dict[str, Any]:
-    """``PractitionerRead``'s fields from a driver row of the practitioner's columns."""
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "id_number_masked": mask_id_number(row["id_number"]),
-        "birth_date": row["birth_date"],
-        "sex": row["sex"],
-        "phone_masked": mask_phone(row["phone"]),
-        "education": row["education"],
-        "social_work_major": row["social_work_major"],
-        "household_region_code": row["household_region_code"],
-        "organization_id": row["organization_id"],
-        "region_code": row["region_code"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+    """``PractitionerRead``'s fields from a mapping of the practitioner's columns (a driver row)."""
+    fields = {c: row[c] for c in _READ_COLUMNS if c not in ("id_number", "phone")}
+    fields["id_number_masked"] = mask_id_number(row["id_number"])
+    fields["phone_masked"] = mask_phone(row["phone"])
+    return fields
 
 
 def practitioner_read(person: Any) -> PractitionerRead:
     """From a ``Practitioner`` or a row of its columns."""
-    return PractitionerRead(
-        id=person.id,
-        name=person.name,
-        id_number_masked=mask_id_number(person.id_number),
-        birth_date=person.birth_date,
-        sex=person.sex,
-        phone_masked=mask_phone(person.phone),
-        education=person.education,
-        social_work_major=person.social_work_major,
-        household_region_code=person.household_region_code,
-        organization_id=person.organization_id,
-        region_code=person.region_code,
-        created_at=person.created_at,
-        updated_at=person.updated_at,
-    )
+    return PractitionerRead(**_read_fields({c: getattr(person, c) for c in _READ_COLUMNS}))
 
 
 def _in_post_on(start: dt.date, end: dt.date | None, day: dt.date) -> bool:
