@@ -37,8 +37,18 @@ READ_ONLY = "read_only"
 # fixed shape looked up by key (a record by id, a certificate by serial): they run on connections
 # that keep PostgreSQL's plan of each prepared statement (``plan_cache_mode = auto``). Planning
 # the record's statement took 3-7 ms against 0.5 ms running it (measured on 2,000,000 people);
-# the name search, whose cached generic plan would not see the name, stays on the others.
+# the name search has connections of its own (``SEARCH_SETTINGS``).
 CACHED_PLANS = "cached_plans"
+
+# The connections of the fixed name search (``FixedReads.fetch``): one plan per statement, made
+# once on each connection without looking at the name (``force_generic_plan``). Planning the
+# search's statement each run cost PostgreSQL as much as running it (0.6-2.2 ms against
+# 0.2-3.3 ms, 2,000,000 people); its shape does not depend on the name: the matches come from the
+# name-token index, up to the cap, and the page's rows by primary key. ``enable_seqscan = off``
+# keeps that plan from reading the whole table when the generic estimate (0.5 % of the rows)
+# makes a sequential scan look cheaper, as it did for the plain statements of the first searches
+# (30-650 ms); nothing else runs on these connections.
+SEARCH_SETTINGS = {**SERVER_SETTINGS, "plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 
 def create_engine(url: str, *, pool_size: int = 10, cached_plans: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -61,9 +71,9 @@ def create_session_maker(bind: Any) -> async_sessionmaker[AsyncSession]:
 
 async def create_driver_pools(url: str, size: int) -> DriverPools:
     """Two asyncpg pools for the service's busiest reads, statements compiled once
-    (``FixedStatement``): the same login and settings as the engines, one with PostgreSQL keeping
-    each prepared statement's plan (``plan_cache_mode = auto``, as ``CACHED_PLANS``: a record by
-    id), one planning each run afresh (a name search). Checking a connection out of SQLAlchemy's
+    (``FixedStatement``): the same login as the engines, one with PostgreSQL keeping each prepared
+    statement's plan (``plan_cache_mode = auto``, as ``CACHED_PLANS``: a record by id), one for
+    the name search (``SEARCH_SETTINGS``: one generic plan a statement). Checking a connection out of SQLAlchemy's
     pool, running the statement through its execution path and building its rows cost more than
     the statement itself (measured: about 0.35 ms of the server's 0.7 ms a record)."""
     import asyncpg
@@ -82,7 +92,7 @@ async def create_driver_pools(url: str, size: int) -> DriverPools:
         await asyncpg.create_pool(
             dsn, min_size=1, max_size=size, connection_class=ReadConnection, server_settings=settings
         )
-        for settings in ({**SERVER_SETTINGS, "plan_cache_mode": "auto"}, SERVER_SETTINGS)
+        for settings in ({**SERVER_SETTINGS, "plan_cache_mode": "auto"}, SEARCH_SETTINGS)
     ]
     return DriverPools(*pools)
 
@@ -149,14 +159,34 @@ class FixedReads:
         return await (await self._driver()).fetchrow(statement.sql, *args)
 
     async def fetch(self, statement: FixedStatement, **given: Any) -> list[Any]:
-        """The rows of a statement whose plan depends on its values (a name search): on
-        connections that plan each run afresh (``force_custom_plan``, as the engines)."""
+        """The rows of a name search: on the search's connections (``SEARCH_SETTINGS``)."""
         args = self._bound(statement, given)
         if self._pools is not None:
-            rows: list[Any] = await self._pools.custom.fetch(statement.sql, *args)
+            rows: list[Any] = await self._pools.search.fetch(statement.sql, *args)
         else:
             rows = await (await self._driver()).fetch(statement.sql, *args)
         return rows
+
+
+async def explain_prepared(
+    conn: Any, sql: str, arguments: list[Any] | tuple[Any, ...], *, analyze: bool = False
+) -> str:
+    """PostgreSQL's plan of ``sql`` as a prepared statement on ``conn`` with its settings: under
+    ``force_generic_plan`` the one plan made without the values (``EXPLAIN`` of a statement with
+    parameters would plan for the values given). The values are rendered as literals of the
+    parameters' own types by PostgreSQL itself."""
+    kinds = [t.name for t in (await conn.prepare(sql)).get_parameters()]
+    literals = [
+        f"{await conn.fetchval(f'SELECT quote_nullable($1::{kind}::text)', value)}::{kind}"
+        for value, kind in zip(arguments, kinds, strict=True)
+    ]
+    await conn.execute(f"PREPARE registry_explain AS {sql}")
+    try:
+        options = "(ANALYZE, BUFFERS)" if analyze else ""
+        rows = await conn.fetch(f"EXPLAIN {options} EXECUTE registry_explain({', '.join(literals)})")
+    finally:
+        await conn.execute("DEALLOCATE registry_explain")
+    return "\n".join(r[0] for r in rows)
 
 
 @dataclass(frozen=True)
@@ -164,11 +194,11 @@ class DriverPools:
     """The two asyncpg pools of the fixed reads (``create_driver_pools``)."""
 
     cached: Any
-    custom: Any
+    search: Any
 
     async def close(self) -> None:
         await self.cached.close()
-        await self.custom.close()
+        await self.search.close()
 
 
 class EmbeddedPostgresError(RuntimeError):

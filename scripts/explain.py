@@ -19,12 +19,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import asyncpg
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.accounts.actor import Actor, Grant
 from registry.config import Settings
-from registry.db import FixedReads, create_engine, create_session_maker, driver_connection
+from registry.db import (
+    SEARCH_SETTINGS,
+    FixedReads,
+    create_engine,
+    create_session_maker,
+    driver_connection,
+    explain_prepared,
+)
 from registry.models import Practitioner
 from registry.practitioners import service as practitioners
 from registry.rules.facts import load_facts
@@ -69,12 +77,13 @@ async def main() -> None:
             ("region subtree, a county, first page", practitioners.SearchFilters(region=some.region_code)),
             ("level and in post in the province", practitioners.SearchFilters(level="senior", in_post=True)),
         ]
+        searches: list[tuple[str, str, Any]] = []  # the fixed name search: on connections of its own
         for name, filters in calls:
             label["now"] = name
             # The fixed statements go to the driver connection, past the event: traced here.
             trace: list[tuple[str, tuple[Any, ...]]] = []
             await practitioners.search_practitioners(FixedReads(None, session, clerk, trace), clerk, filters)
-            captured.extend((name, sql, args) for sql, args in trace)
+            searches.extend((name, sql, args) for sql, args in trace)
         label["now"] = "a practitioner's record"
         trace = []
         await practitioners.practitioner_record(FixedReads(None, session, clerk, trace), clerk, some.id)
@@ -93,6 +102,17 @@ async def main() -> None:
         for name, statement, parameters in captured:
             plan = await _explain(session, statement, parameters)
             sections += ["", f"## {name}", "", "```sql", statement.strip(), "```", "", "```text", plan, "```"]
+        # As the service's search pool plans it: once, without the values (SEARCH_SETTINGS).
+        search = await asyncpg.connect(
+            url.replace("postgresql+asyncpg://", "postgresql://"), server_settings=SEARCH_SETTINGS
+        )
+        try:
+            for name, statement, parameters in searches:
+                plan = await explain_prepared(search, statement, parameters, analyze=True)
+                title = f"{name} (the search pool's generic plan)"
+                sections += ["", f"## {title}", "", "```sql", statement.strip(), "```", "", "```text", plan, "```"]
+        finally:
+            await search.close()
     await engine.dispose()
     _write(args.out, "\n".join(sections) + "\n")
     print(f"{len(captured)} plans written to {args.out}")

@@ -7,11 +7,14 @@ migrations loaded (the regions), which every connection sees.
 
 from __future__ import annotations
 
+import datetime as dt
+
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, select
 
 from registry.accounts.actor import Actor, Grant
-from registry.db import FixedReads, FixedStatement, create_driver_pools
+from registry.db import SEARCH_SETTINGS, FixedReads, FixedStatement, create_driver_pools, explain_prepared
 from registry.errors import NotFound
 from registry.models import Region
 from registry.practitioners import service
@@ -30,8 +33,9 @@ async def test_the_pools_read_as_the_service_with_their_plan_settings(service_ur
         async with pools.cached.acquire() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
             assert await conn.fetchval("SELECT current_user") == "registry_app"
-        async with pools.custom.acquire() as conn:
-            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+        async with pools.search.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SHOW enable_seqscan") == "off"
     finally:
         await pools.close()
 
@@ -52,3 +56,39 @@ def test_a_fixed_statement_binds_the_request_values_among_its_own() -> None:
     )
     assert statement.sql.count("$") == 3
     assert statement.bind(low="420000", level=3) == ["420000", "429999", 3]
+
+
+@pytest.mark.parametrize(
+    ("provinces", "like", "cursor"),
+    [(0, False, False), (0, True, True), (1, False, False), (1, True, True), (2, False, True), (2, True, False)],
+)
+async def test_the_search_plan_made_once_finds_the_names_through_their_index(
+    service_url: str, provinces: int, like: bool, cursor: bool
+) -> None:
+    """The one plan each search connection makes of a name search's statement, without seeing
+    the name, reads the matches from a name-token index and never the whole table (on this test
+    database too, whose table is nearly empty)."""
+    conn = await asyncpg.connect(
+        service_url.replace("postgresql+asyncpg://", "postgresql://"), server_settings=SEARCH_SETTINGS
+    )
+    try:
+        statement = service._name_search_statement(provinces, like, cursor)
+        given = {
+            "today": dt.date(2026, 12, 3),
+            "limit": 51,
+            "tokens": ["王小", "小明"],
+            "pattern": "王小明%",
+            "cursor": 0,
+        }
+        given.update({f"tokens{i}": [f"4{i}:王小", f"4{i}:小明"] for i in range(provinces)})
+        plan = await explain_prepared(conn, statement.sql, statement.bind(**given))
+        assert "$1" in plan  # the generic plan, its values left as parameters
+        index = "ix_practitioner_province_name_tokens" if provinces else "ix_practitioner_name_tokens"
+        # The matches (read once, counted, and the page taken from them below the cap), one index
+        # lookup per province. The branch past the cap reads them again, on a table this small
+        # through whichever index is cheapest (at 2,000,000 people the name index: docs/design.md).
+        matched = plan.split("CTE matched", 1)[1].split("InitPlan", 1)[0]
+        assert matched.count(f"Bitmap Index Scan on {index}") == max(provinces, 1), plan
+        assert "Seq Scan on practitioner" not in plan, plan
+    finally:
+        await conn.close()
