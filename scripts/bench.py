@@ -84,6 +84,28 @@ async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
+async def quiet_server(dsn: str, limit: float = 180.0) -> None:
+    """Waits (up to ``limit`` seconds) until no autovacuum worker runs on the server: a row that
+    follows another's writes would otherwise share the 2 cores with their cleanup, in whichever
+    database. Says how long it waited, and when it stopped waiting."""
+    started = time.perf_counter()
+    async with connected(dsn) as conn:
+        while True:
+            busy = await conn.fetch(
+                "SELECT datname, query_start FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            )
+            waited = time.perf_counter() - started
+            if not busy:
+                if waited >= 1:
+                    print(f"(waited {waited:.0f} s for the autovacuum to finish)", flush=True)
+                return
+            if waited >= limit:
+                names = ", ".join(sorted({str(r["datname"]) for r in busy}))
+                print(f"(the autovacuum still runs after {limit:.0f} s, in {names}: measuring anyway)", flush=True)
+                return
+            await asyncio.sleep(1)
+
+
 def pct(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -653,6 +675,7 @@ async def payroll_all_paid_row(report: Report, url: str, practitioners: int = 10
         await asyncio.to_thread(migrate, own)
         loaded = await bench_payroll.load(dsn, practitioners)
         engine = create_engine(own, pool_size=2)
+        await quiet_server(dsn)
         try:
             _, lines, compute_s, copy_s = await bench_payroll.compute_all_paid(create_session_maker(engine), dsn)
         finally:
@@ -991,6 +1014,7 @@ async def http_rows(
         " other rows keep the workers their jobs need but not the two daily runs."
     )
     for workers in args.http_workers:
+        await quiet_server(dsn)
         project = start("project", url, str(folder / f"data-{workers}"), workers, BENCH_NO_JOBS="1")
         bare = start("bare", url, str(folder / f"bare-{workers}"), workers, BENCH_SEARCH_STATEMENTS=str(saved))
         try:
@@ -1039,6 +1063,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 await dashboard_rows(report, project, dsn, token)
             run_id = None
             if "payroll" in args.only:
+                await quiet_server(dsn)
                 run_id = await payroll_rows(report, project, dsn, token, month)
             if "certificates" in args.only and run_id is not None:
                 await certificate_rows(report, project, dsn, token, month, run_id, args.certificates)
@@ -1047,6 +1072,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             # After the rows above: the import writes and then deletes 100,000 people, whose
             # cleanup keeps the autovacuum busy for a while.
             if "import" in args.only:
+                await quiet_server(dsn)
                 await import_rows(report, project, dsn, token, args.import_rows, Path(folder))
             # Last: writing and deleting a million lines leaves the autovacuum busy for minutes.
             if "million" in args.only and run_id is not None:

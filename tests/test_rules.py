@@ -1446,3 +1446,34 @@ def test_property_more_pay_never_turns_a_met_salary_finding_unmet(
     if before.outcome:
         assert after.outcome is True
         assert after.findings[0].met is True
+
+
+# One book judges a whole payroll run and keeps the findings that depend only on a rule and a few
+# values (the post, the employer, the level, the cut-off day): judged by one shared book, in any
+# order, each person's decision is the one a fresh book gives.
+@settings(max_examples=100, deadline=None)
+@given(
+    people=st.lists(
+        st.tuples(
+            st.sampled_from(["community_worker", "service_org_staff"]),
+            st.integers(min_value=1, max_value=3),  # employer
+            st.sampled_from(["assistant", "intermediate", "senior"]),
+            st.sampled_from(["verified", "pending"]),
+            st.sampled_from([None, D(2021, 2, 28), D(2021, 6, 30)]),  # the spell's end
+            st.sampled_from([D(2019, 1, 1), D(2021, 4, 1)]),  # the registration's start
+            st.integers(min_value=1, max_value=6),  # the month judged, 2021
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_property_a_shared_book_judges_each_person_as_a_fresh_book(
+    people: list[tuple[str, int, str, str, dt.date | None, dt.date, int]],
+) -> None:
+    rules = [alw("P-ALW", HUBEI, {"assistant": 100, "intermediate": 200}), alw("C-ALW", WUHAN, {"assistant": 150})]
+    shared = RuleBook(rules)
+    for post, org, level, status, end, reg_from, month in people:
+        facts = person(
+            spell(JIANGAN, post=post, org=org, end=end), certs=[cert(level, status=status, reg_from=reg_from)]
+        )
+        assert allowance(facts, shared, 2021, month) == allowance(facts, RuleBook(rules), 2021, month)

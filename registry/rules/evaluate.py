@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
+from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 from registry.rules.model import (
     EDUCATION_RANK,
@@ -19,8 +22,11 @@ from registry.rules.model import (
     Finding,
     PolicyRule,
     RuleBook,
+    Spell,
 )
 from registry.schemas import LABELS
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 CATEGORY_LABELS = {"training": "培训", "supervision": "督导", "academic": "学术活动", "other": "其他"}
@@ -34,8 +40,22 @@ def one_place(hours: Decimal) -> str:
     return str(hours.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
+@functools.lru_cache(maxsize=1024)
 def month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def kept(book: RuleBook, key: tuple[object, ...], make: Callable[[], T]) -> T:
+    """What ``make`` returns for ``key``, made once per rule book: a finding that depends only on
+    the rule (by its id in the book, which keeps it alive) and the values in the key. A payroll
+    run judges 100,000 people with a handful of distinct ones."""
+    found = book.memo.get(key, _MISSING)
+    if found is _MISSING:
+        found = book.memo[key] = make()
+    return found  # type: ignore[no-any-return]
+
+
+_MISSING = object()
 
 
 def best_valid_cert(facts: Facts, day: dt.date, *, entitled: bool = False) -> Cert | None:
@@ -137,37 +157,31 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int, *, entitled: 
         return Decision("allowance", period, None, "所在地区在该月没有职业津贴规定。", ())
     rule = chain[0]
     findings: list[Finding] = []
-    post_types = tuple(rule.params.get("post_types", ()))
-    in_post = spell is not None and spell.post_type in post_types
-    wanted = "、".join(LABELS.get(p, p) for p in post_types)
+    in_post = spell is not None and spell.post_type in rule.params.get("post_types", ())
     if spell is None:
-        findings.append(Finding.of(rule, False, f"{cutoff}（当月截止日）不在岗。", cutoff=cutoff))
+        findings.append(kept(book, ("off post", id(rule), cutoff), lambda: _off_post_finding(rule, cutoff)))
     else:
-        findings.append(
-            Finding.of(
-                rule,
-                in_post,
-                f"{cutoff}（当月截止日）在岗，岗位为{LABELS.get(spell.post_type, spell.post_type)}"
-                + ("。" if in_post else f"，津贴对象为{wanted}。"),
-                cutoff=cutoff,
-                post_type=spell.post_type,
-                organization_id=spell.organization_id,
-            )
-        )
+        key = ("in post", id(rule), cutoff, spell.post_type, spell.organization_id)
+        findings.append(kept(book, key, lambda: _post_finding(rule, cutoff, spell)))
     cert, reg = _registration_finding(book.resolve("registration", region, cutoff), facts, cutoff, entitled=entitled)
     if reg is not None:
         findings.append(reg)
     eligible = in_post and cert is not None
     amount = ZERO
     if cert is not None:
-        amount, text, figures = _allowance_amount(rule, chain, cert.level)
-        # The amount is a consequence, not a condition: unjudged when not eligible, and then
-        # worded so that it does not read like an entitlement.
-        if not eligible:
-            text = "如符合发放条件，" + text
-        findings.append(Finding.of(rule, True if eligible else None, text, **figures))
+        level = cert.level
+        amount, finding = kept(
+            book,
+            ("amount", *map(id, chain), level, eligible),
+            lambda: _amount_finding(rule, chain, level, eligible),
+        )
+        findings.append(finding)
     if eligible:
-        summary = f"{period} 符合职业津贴发放条件，每月 {yuan(amount)} 元（{LABELS[cert.level]}）。"  # type: ignore[union-attr]
+        summary = kept(
+            book,
+            ("paid", period, amount, cert.level),  # type: ignore[union-attr]
+            lambda: f"{period} 符合职业津贴发放条件，每月 {yuan(amount)} 元（{LABELS[cert.level]}）。",  # type: ignore[union-attr]
+        )
     else:
         summary = (
             f"{period} 不符合职业津贴发放条件："
@@ -176,6 +190,34 @@ def allowance(facts: Facts, book: RuleBook, year: int, month: int, *, entitled: 
         )
         amount = ZERO
     return Decision("allowance", period, eligible, summary, tuple(findings), amount=amount, cert=cert)
+
+
+def _off_post_finding(rule: PolicyRule, cutoff: dt.date) -> Finding:
+    return Finding.of(rule, False, f"{cutoff}（当月截止日）不在岗。", cutoff=cutoff)
+
+
+def _post_finding(rule: PolicyRule, cutoff: dt.date, spell: Spell) -> Finding:
+    post_types = tuple(rule.params.get("post_types", ()))
+    in_post = spell.post_type in post_types
+    wanted = "、".join(LABELS.get(p, p) for p in post_types)
+    return Finding.of(
+        rule,
+        in_post,
+        f"{cutoff}（当月截止日）在岗，岗位为{LABELS.get(spell.post_type, spell.post_type)}"
+        + ("。" if in_post else f"，津贴对象为{wanted}。"),
+        cutoff=cutoff,
+        post_type=spell.post_type,
+        organization_id=spell.organization_id,
+    )
+
+
+def _amount_finding(rule: PolicyRule, chain: list[PolicyRule], level: str, eligible: bool) -> tuple[Decimal, Finding]:
+    amount, text, figures = _allowance_amount(rule, chain, level)
+    # The amount is a consequence, not a condition: unjudged when not eligible, and then worded
+    # so that it does not read like an entitlement.
+    if not eligible:
+        text = "如符合发放条件，" + text
+    return amount, Finding.of(rule, True if eligible else None, text, **figures)
 
 
 def _amount_for(rule: PolicyRule, level: str) -> tuple[Decimal, str]:

@@ -68,6 +68,10 @@ class RuleBook:
         # A payroll run asks the same few questions (one kind, ~100 counties, one day) for
         # every person; the book is immutable, so the answers are kept.
         self._chains: dict[tuple[str, str | None, dt.date], list[PolicyRule]] = {}
+        # Findings that depend on a rule and a few values only (the evaluator's ``kept``): the
+        # same for every person of a payroll run who is in the same post at the same employer,
+        # or holds the same level. Keyed by the rules' ids in this book, which keeps them alive.
+        self.memo: dict[tuple[object, ...], Any] = {}
 
     def chain(self, kind: str, region_code: str | None, day: dt.date) -> list[PolicyRule]:
         """Rules of ``kind`` in force on ``day`` that cover the region: for each rule id its
