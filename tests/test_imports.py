@@ -32,7 +32,9 @@ from registry.models import (
     Certification,
     Employment,
     ImportJob,
+    Organization,
     Practitioner,
+    Region,
     SalaryRecordRow,
 )
 from registry.organizations.schemas import OrganizationCreate
@@ -861,3 +863,53 @@ async def test_a_commit_uses_the_dry_runs_plan_only_while_what_it_checked_is_unc
     app: Any = anonymous._transport.app  # type: ignore[attr-defined]
     assert await delete_expired_files(app.state.session_maker, Settings()) == 1
     assert not plan_file.exists() and not (import_dir(Settings()) / stored).exists()
+
+
+ORG_HEADINGS = {"单位": ["单位名称", "统一社会信用代码", "单位类型", "所在区划代码"]}
+
+
+async def test_a_new_employer_in_an_abolished_division_is_refused_as_the_form_refuses_it(
+    anonymous: httpx.AsyncClient, session: AsyncSession, place: Place
+) -> None:
+    province = bearer(
+        await make_token(
+            session, await make_user(session, "imp-prov", {"role": "civil_affairs", "region_code": "420000"})
+        )
+    )
+    abolished, current, later = (
+        (
+            await session.scalars(
+                select(Region.code)
+                .where(Region.code.between("420000", "429999"), Region.level == 3, Region.active.is_(False))
+                .order_by(Region.code)
+                .limit(1)
+            )
+        ).one(),
+        JIANGAN,
+        "420103",
+    )  # 武汉市江汉区, abolished below
+    await session.commit()
+    before = await counts(session)
+    organizations = int(await session.scalar(select(func.count()).select_from(Organization)) or 0)
+    rows = [
+        ["撤销区划里的新单位", None, "社会工作服务机构", abolished],
+        ["现行区划里的新单位", None, "社会工作服务机构", current],
+    ]
+    job = await upload(anonymous, province, xlsx({"单位": rows}, ORG_HEADINGS))
+    [problem] = job["problems"]
+    assert (problem["row"], problem["column"], problem["code"]) == (2, "所在区划代码", "region_inactive"), problem
+    assert abolished in problem["message"] and "已撤销" in problem["message"]
+    assert job["can_commit"] is False
+
+    # A division abolished between the dry run and the commit: the commit checks again and refuses.
+    job = await upload(
+        anonymous, province, xlsx({"单位": [["新设区划里的单位", None, "社会工作服务机构", later]]}, ORG_HEADINGS)
+    )
+    assert job["problems"] == [] and job["can_commit"] is True, job["problems"]
+    await session.execute(update(Region).where(Region.code == later).values(active=False))
+    await session.commit()
+    refused = await commit(anonymous, province, job["id"])
+    assert refused["status"] == "failed" and refused["committed"] is False, refused
+    assert [(p["row"], p["code"]) for p in refused["problems"]] == [(2, "region_inactive")], refused["problems"]
+    assert await counts(session) == before
+    assert int(await session.scalar(select(func.count()).select_from(Organization)) or 0) == organizations

@@ -99,6 +99,8 @@ class Lookups:
 
     people: dict[str, dict[str, Any]] = field(default_factory=dict)  # by ID number
     regions: set[str] = field(default_factory=set)
+    # Codes of the file that name an abolished division (or no single place): their full names.
+    inactive_regions: dict[str, str] = field(default_factory=dict)
     orgs_by_code: dict[str, dict[str, Any]] = field(default_factory=dict)
     orgs_by_name: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     org_regions: dict[int, str] = field(default_factory=dict)
@@ -547,6 +549,15 @@ class Checker:
                     )
                     continue
             fields = ("name", "org_type", "founded_on", "closed_on")
+            if existing is None and region in self.found.inactive_regions:
+                # As the form refuses it (organizations.service): a new employer is placed in a
+                # current division only.
+                row.err(
+                    "region_code",
+                    "region_inactive",
+                    f"行政区划 {self.found.inactive_regions[region]}（{region}）已撤销或不是具体地区，请填写现行区划代码。",
+                )
+                continue
             if existing is None:
                 org = {"id": -row.number, "name": name, "credit_code": code, "region_code": region}
                 if code:

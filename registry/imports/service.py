@@ -285,9 +285,11 @@ async def lookups(session: AsyncSession, keys: dict[str, list[Any]], *, lock: bo
     pids = [int(p["id"]) for p in found.people.values()]
     regions = keys["regions"]
     if regions:
-        found.regions = {
-            r["code"] for r in await driver.fetch("SELECT code FROM region WHERE code = ANY($1::text[])", regions)
-        }
+        rows = await driver.fetch(
+            "SELECT code, active, full_name FROM region WHERE code = ANY($1::text[]) ORDER BY code", regions
+        )
+        found.regions = {r["code"] for r in rows}
+        found.inactive_regions = {r["code"]: r["full_name"] for r in rows if not r["active"]}
     codes, names = keys["codes"], keys["names"]
     if codes or names:
         for r in await driver.fetch(
