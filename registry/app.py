@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from registry.accounts.controllers import AccountController, LoginPages
 from registry.audit.controllers import AuditController
 from registry.awards.controllers import AwardController
 from registry.ce_audit.controllers import CeAuditController, CeAuditPages
+from registry.certificates import pool as render_pool
 from registry.certificates.controllers import CertificateController, VerificationController, provide_certificates
 from registry.certificates.jobs import BatchWorker
 from registry.certificates.service import CertContext
@@ -67,6 +69,14 @@ from registry.web.work_pages import BatchPages, WorkPages
 TEMPLATES = REPO_ROOT / "templates"
 # The pages' scripts (and vendored libraries): the only place a page may load script from.
 STATIC = REPO_ROOT / "static"
+
+
+async def stop_render_pool() -> None:
+    """The certificate renderers' processes end with the server. Not left to ``atexit``: uvicorn
+    ends a process stopped by a signal with that same signal once it has shut down (which skips
+    ``atexit``), and its worker processes leave through ``os._exit``; either way the renderers
+    would stay behind, each holding WeasyPrint's memory."""
+    await asyncio.to_thread(render_pool.shutdown)
 
 
 async def _provide_session(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
@@ -256,6 +266,6 @@ def create_app(
         ),
         state=State(state),
         on_startup=[open_driver_pool, worker.start, importer.start, reminders.start, summaries.start],
-        on_shutdown=[worker.stop, importer.stop, reminders.stop, summaries.stop, dispose_engine],
+        on_shutdown=[worker.stop, importer.stop, reminders.stop, summaries.stop, stop_render_pool, dispose_engine],
         debug=settings.debug,
     )
