@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry.rules import evaluate
 from registry.rules.catalogue import shipped_rules
 from registry.rules.evaluate import (
     allowance,
@@ -1477,3 +1478,11 @@ def test_property_a_shared_book_judges_each_person_as_a_fresh_book(
             spell(JIANGAN, post=post, org=org, end=end), certs=[cert(level, status=status, reg_from=reg_from)]
         )
         assert allowance(facts, shared, 2021, month) == allowance(facts, RuleBook(rules), 2021, month)
+
+
+def test_a_books_kept_findings_stay_bounded() -> None:
+    book = RuleBook(SHIPPED)
+    made = [evaluate.kept(book, ("test", n), lambda n=n: n) for n in range(evaluate.MEMO_LIMIT + 10)]
+    assert made == list(range(evaluate.MEMO_LIMIT + 10))
+    assert len(book.memo) <= evaluate.MEMO_LIMIT
+    assert evaluate.kept(book, ("test", evaluate.MEMO_LIMIT + 9), lambda: -1) == evaluate.MEMO_LIMIT + 9

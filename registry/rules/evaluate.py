@@ -48,14 +48,20 @@ def month_end(year: int, month: int) -> dt.date:
 def kept(book: RuleBook, key: tuple[object, ...], make: Callable[[], T]) -> T:
     """What ``make`` returns for ``key``, made once per rule book: a finding that depends only on
     the rule (by its id in the book, which keeps it alive) and the values in the key. A payroll
-    run judges 100,000 people with a handful of distinct ones."""
-    found = book.memo.get(key, _MISSING)
+    run judges 100,000 people with a few thousand distinct ones (one per employer and post). At
+    most ``MEMO_LIMIT`` are kept (emptied when full): the dashboard's full refresh judges the
+    whole country with one book, 80,000 employers and more."""
+    memo = book.memo
+    found = memo.get(key, _MISSING)
     if found is _MISSING:
-        found = book.memo[key] = make()
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        found = memo[key] = make()
     return found  # type: ignore[no-any-return]
 
 
 _MISSING = object()
+MEMO_LIMIT = 20_000  # about 20 MB of findings at most
 
 
 def best_valid_cert(facts: Facts, day: dt.date, *, entitled: bool = False) -> Cert | None:
