@@ -377,7 +377,7 @@ def _detail_statement(unrestricted: bool, grants: tuple[Grant, ...]) -> FixedSta
     compiled once per set of grants and bound per request."""
     scope = practitioner_scope(Actor(None, "", "", grants=grants, unrestricted=unrestricted), "read")
     spells, certs = _detail_parts()
-    columns = [c for c in Practitioner.__table__.columns if c.name != "name_tokens"]
+    columns = [Practitioner.__table__.c[name] for name in _READ_COLUMNS]
     return FixedStatement.of(
         select(
             *columns,
@@ -432,22 +432,9 @@ def _json(value: Any) -> list[dict[str, Any]]:
     return parsed
 
 
-# The practitioner's columns that ``PractitionerRead`` shows (the ID number and phone masked).
-_READ_COLUMNS = (
-    "id",
-    "name",
-    "id_number",
-    "birth_date",
-    "sex",
-    "phone",
-    "education",
-    "social_work_major",
-    "household_region_code",
-    "organization_id",
-    "region_code",
-    "created_at",
-    "updated_at",
-)
+# The practitioner's columns that ``PractitionerRead`` shows (the ID number and phone masked):
+# all but the search tokens, as the record's statement reads them.
+_READ_COLUMNS = tuple(c.name for c in Practitioner.__table__.columns if c.name != "name_tokens")
 
 
 def _read_fields(row: Any) -> dict[str, Any]:
