@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     owner_database_url: str | None = None
     data_dir: Path = Field(default=REPO_ROOT / ".data")
     embedded_pg_port: int = 54329
+    # The embedded server's buffer cache (PostgreSQL's size syntax). 256MB suits the demo; a
+    # large dataset's benchmarks want its working set in it (docs/performance.md).
+    embedded_pg_shared_buffers: str = Field(default="256MB", pattern=r"^[1-9][0-9]{0,6}(kB|MB|GB)$")
     # Folder holding initdb/pg_ctl; found automatically when unset.
     pg_bin_dir: Path | None = None
 

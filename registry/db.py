@@ -302,6 +302,7 @@ class EmbeddedPostgres:
     bin_dir: Path
     database: str = "registry"
     user: str = "registry"
+    shared_buffers: str = "256MB"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedPostgres:
@@ -309,6 +310,7 @@ class EmbeddedPostgres:
             data_dir=settings.data_dir,
             port=settings.embedded_pg_port,
             bin_dir=find_pg_bin_dir(settings.pg_bin_dir),
+            shared_buffers=settings.embedded_pg_shared_buffers,
         )
 
     @property
@@ -428,7 +430,7 @@ class EmbeddedPostgres:
             )
         options = (
             # TCP on loopback only; no Unix socket (its path would be too long in deep clones).
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k '' -c shared_buffers=256MB -c max_connections=200"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k '' -c shared_buffers={self.shared_buffers} -c max_connections=200"
         )
         try:
             subprocess.run(

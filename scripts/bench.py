@@ -471,6 +471,29 @@ def search_rows(
     )
 
 
+async def warm(base: str, paths: Sequence[str], token: str = "", clients: int = 8) -> float:
+    """Every path read once before its load is timed; the seconds it took.
+
+    The record reads a person's row, region, employment spells with their employers, and
+    certificates with their registration periods: pages scattered over four tables and their
+    indexes, where the bare endpoint reads one row. From a cold cache the first pass measures the
+    disk (for minutes on the machine of docs/performance.md, whose host pages cold memory out),
+    so the row compares the two servers warm, as a server up for a while reads its working set."""
+    queue = list(paths)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    started = time.perf_counter()
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+            while queue:
+                response = await http.get(queue.pop())
+                if response.status_code != 200:
+                    raise SystemExit(f"warm-up: {base}{response.request.url.path}: {response.status_code}")
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started
+
+
 async def record_ids(dsn: str) -> list[int]:
     async with connected(dsn) as conn:
         return [
@@ -1022,6 +1045,8 @@ async def http_rows(
             if "search" in args.only:
                 search_rows(report, project, bare, token, statements, *load)
             if "practitioner" in args.only:
+                took = await warm(project.base, [f"/api/practitioners/{i}" for i in ids], token)
+                print(f"record paths read once before the load ({workers} worker(s)): {took:.1f} s", flush=True)
                 practitioner_rows(report, project, bare, token, ids, *load)
         finally:
             project.stop()
@@ -1038,6 +1063,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             )
         )
         version = await conn.fetchval("SHOW server_version")
+        buffers = await conn.fetchval("SHOW shared_buffers")
+        size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
     if total < 1000:
         raise SystemExit("The database holds almost nobody: generate a dataset first (registry dataset generate).")
     async with connected(
@@ -1082,7 +1109,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             bare.stop()
     header = (
         f"{today}, `scripts/bench.py` on {total:,} practitioners ({in_province:,} in {PROVINCE}); machine"
-        f" {platform.node()}: {machine()}, PostgreSQL {version}, Python {platform.python_version()};"
+        f" {platform.node()}: {machine()}, PostgreSQL {version} (shared_buffers {buffers}, database {size}),"
+        f" Python {platform.python_version()};"
         f" the service and the bare server each {args.workers} uvicorn worker(s) (the search and record rows:"
         f" as each row says), access log off; the load of the search and record rows from wrk"
         f" ({args.wrk_threads} thread(s)), of the others from this process, on the same machine;"

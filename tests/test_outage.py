@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from registry import clock
 from registry.config import Settings
-from registry.db import EmbeddedPostgres, create_engine, create_session_maker, find_pg_bin_dir
+from registry.db import EmbeddedPostgres, create_engine, create_session_maker
 from tests.accounts import bearer, make_token, make_user
 from tests.test_imports import JIANGAN, id_number, xlsx
 
@@ -70,7 +72,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from registry.cli import migrate, seed_demo
 
     folder = tmp_path_factory.mktemp("outage")
-    db = EmbeddedPostgres(data_dir=folder / "data", port=_free_port(), bin_dir=find_pg_bin_dir(Settings().pg_bin_dir))
+    # A buffer cache of its own size: the setting reaches the server (checked below).
+    db = EmbeddedPostgres.from_settings(
+        Settings(data_dir=folder / "data", embedded_pg_port=_free_port(), embedded_pg_shared_buffers="48MB")
+    )
     db.start()
     try:
         db.ensure_database()
@@ -127,6 +132,20 @@ def _requeued_at(log: str, worker: str) -> float:
     stamp = re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", lines[0])
     assert stamp, lines[0]
     return dt.datetime.strptime(stamp.group(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def test_the_embedded_server_sizes_its_buffer_cache_from_the_settings(service: Service) -> None:
+    async def shown() -> str:
+        conn = await asyncpg.connect(service.db.url().replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return str(await conn.fetchval("SHOW shared_buffers"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(shown()) == "48MB"
+    for wrong in ("8 GB", "lots", "0MB", "1TB", "256MB -c fsync=off"):
+        with pytest.raises(ValidationError):
+            Settings(embedded_pg_shared_buffers=wrong)
 
 
 def test_an_outage_answers_503_and_the_service_recovers_without_restart(service: Service) -> None:
