@@ -339,6 +339,15 @@ async def test_adjustment_for_a_closed_month(anonymous: httpx.AsyncClient, sessi
     # Recomputing the draft keeps the adjustment; f is now paid for October too (a regular line).
     recomputed = (await anonymous.post(f"/api/payroll-runs/{october['id']}/compute", headers=world.clerk)).json()
     assert recomputed["line_count"] == 7 and Decimal(recomputed["total_amount"]) == 860 + 100 + 100
+    # Numbered on after the computed lines, the adjustment last.
+    numbered = (
+        await session.execute(
+            select(PayrollLine.seq, PayrollLine.kind)
+            .where(PayrollLine.run_id == october["id"])
+            .order_by(PayrollLine.seq)
+        )
+    ).all()
+    assert [seq for seq, _ in numbered] == list(range(1, 8)) and numbered[-1].kind == "adjustment"
     diff = (await anonymous.get(f"/api/payroll-runs/{october['id']}/diff", headers=world.clerk)).json()
     assert [e["practitioner_id"] for e in diff["adjustments"]] == [world.people["f"]]
 

@@ -297,11 +297,23 @@ async def _copy_lines(session: AsyncSession, records: list[tuple[Any, ...]] | As
 
 
 async def _renumber_adjustments(session: AsyncSession, run_id: int, after: int) -> None:
-    await session.execute(
-        text(
-            "UPDATE payroll_line l SET seq = :after + n.rn FROM ("
-            " SELECT id, row_number() OVER (ORDER BY id) AS rn FROM payroll_line"
-            " WHERE run_id = :run AND kind = 'adjustment' AND NOT computed) n WHERE l.id = n.id"
-        ),
-        {"after": after, "run": run_id},
-    )
+    """The draft's adjustment lines numbered on after the computed ones, in the order they were
+    made: read by the run's index, then each written by its primary key.
+
+    Not one ``UPDATE … FROM (numbered adjustments)``: after a run's lines were deleted and the
+    table vacuumed, its statistics can say it is empty (no rows on pages it still has) while this
+    compute has just written 100,000 lines; the planner then put the table on the outer side and
+    numbered the adjustments again for each of its lines (found on the all-paid benchmark's second
+    run: ten minutes and counting). Read by index and written by key, no plan can be quadratic."""
+    ids = (
+        await session.scalars(
+            select(PayrollLine.id)
+            .where(PayrollLine.run_id == run_id, PayrollLine.kind == "adjustment", PayrollLine.computed.is_(False))
+            .order_by(PayrollLine.id)
+        )
+    ).all()
+    if ids:
+        await session.execute(
+            text("UPDATE payroll_line SET seq = :seq WHERE id = :id"),
+            [{"seq": after + n, "id": line_id} for n, line_id in enumerate(ids, start=1)],
+        )
