@@ -304,7 +304,8 @@ async def _renumber_adjustments(session: AsyncSession, run_id: int, after: int) 
     table vacuumed, its statistics can say it is empty (no rows on pages it still has) while this
     compute has just written 100,000 lines; the planner then put the table on the outer side and
     numbered the adjustments again for each of its lines (found on the all-paid benchmark's second
-    run: ten minutes and counting). Read by index and written by key, no plan can be quadratic."""
+    run: over nine minutes, until cancelled). Read by index and written by key, no plan can be
+    quadratic."""
     ids = (
         await session.scalars(
             select(PayrollLine.id)
